@@ -1,0 +1,5 @@
+import sys
+
+from facedouble.cli import main
+
+sys.exit(main())

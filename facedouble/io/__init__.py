@@ -1,0 +1,1 @@
+"""Input/output shared by all stages: video reading, atomic writes."""

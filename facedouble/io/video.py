@@ -1,0 +1,152 @@
+"""The one frame reader: any FFmpeg-readable video (via PyAV) or a folder of images.
+
+Every frame keeps its decode index and its presentation timestamp in seconds, so variable-frame-rate
+footage is rendered back with the timestamps it came with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from facedouble.errors import InputError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+@dataclasses.dataclass
+class Frame:
+    """One decoded frame: RGB uint8 image, 0-based index, timestamp in seconds."""
+
+    index: int
+    timestamp: float
+    image: np.ndarray
+    name: str = ""
+
+
+@dataclasses.dataclass
+class SourceInfo:
+    """What is known about a source before decoding it."""
+
+    path: str
+    kind: str  # "video" or "images"
+    width: int
+    height: int
+    fps: float | None
+    frame_count: int | None
+    has_audio: bool
+
+
+def _av_error_message(path: Path, exc: Exception) -> str:
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return f"cannot read {path}: {text}"
+
+
+class FrameSource:
+    """Iterate the frames of a video file or an image folder.
+
+    Raises InputError (one line) for a missing, unreadable, empty or truncated source. Truncation is
+    detected from decoder errors and from a frame count that falls clearly short of the container's
+    declared duration.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise InputError(f"input not found: {self.path}")
+        if self.path.is_dir():
+            self._images = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not self._images:
+                raise InputError(f"no images in folder {self.path}")
+            first = self._read_image(self._images[0])
+            self.info = SourceInfo(str(self.path), "images", first.shape[1], first.shape[0], None,
+                                   len(self._images), False)
+        else:
+            self._images = []
+            self.info = self._probe_video()
+
+    @staticmethod
+    def _read_image(path: Path) -> np.ndarray:
+        import cv2
+
+        data = np.fromfile(path, dtype=np.uint8)
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+        if image is None:
+            raise InputError(f"cannot read image {path}")
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+    def _probe_video(self) -> SourceInfo:
+        import av
+
+        if self.path.stat().st_size == 0:
+            raise InputError(f"cannot read {self.path}: file is empty")
+        try:
+            with av.open(str(self.path)) as container:
+                if not container.streams.video:
+                    raise InputError(f"cannot read {self.path}: no video stream")
+                stream = container.streams.video[0]
+                fps = float(stream.average_rate) if stream.average_rate else None
+                duration = None
+                if stream.duration and stream.time_base:
+                    duration = float(stream.duration * stream.time_base)
+                elif container.duration:
+                    duration = container.duration / 1_000_000
+                frames = stream.frames or (round(duration * fps) if duration and fps else None)
+                self._declared_duration = duration
+                return SourceInfo(str(self.path), "video", stream.codec_context.width,
+                                  stream.codec_context.height, fps, frames, bool(container.streams.audio))
+        except InputError:
+            raise
+        except (av.error.FFmpegError, ValueError, OSError) as exc:
+            raise InputError(_av_error_message(self.path, exc)) from None
+
+    def __iter__(self) -> Iterator[Frame]:
+        if self.info.kind == "images":
+            for index, path in enumerate(self._images):
+                yield Frame(index, 0.0, self._read_image(path), path.stem)
+            return
+        yield from self._iter_video()
+
+    def _iter_video(self) -> Iterator[Frame]:
+        import av
+
+        index = 0
+        last_time = 0.0
+        try:
+            with av.open(str(self.path)) as container:
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"
+                for av_frame in container.decode(stream):
+                    if av_frame.time is not None:
+                        last_time = float(av_frame.time)
+                    else:
+                        last_time = index / (self.info.fps or 25.0)
+                    yield Frame(index, last_time, av_frame.to_ndarray(format="rgb24"), f"{index:06d}")
+                    index += 1
+        except (av.error.FFmpegError, ValueError) as exc:
+            raise InputError(_av_error_message(self.path, exc) + f" (after {index} frames)") from None
+        if index == 0:
+            raise InputError(f"cannot read {self.path}: no decodable video frames")
+        declared = getattr(self, "_declared_duration", None)
+        fps = self.info.fps
+        if declared and fps and last_time + 1.0 / fps < declared - max(0.5, 0.1 * declared):
+            raise InputError(f"{self.path} looks truncated: decoded {index} frames ({last_time + 1 / fps:.2f} s) "
+                             f"of a declared {declared:.2f} s")
+
+
+def open_source(path: str | Path) -> FrameSource:
+    """Open a video file or an image folder for reading frames."""
+    return FrameSource(path)
+
+
+def video_fps_fraction(path: str | Path) -> Fraction | None:
+    """Exact average frame rate of a video (for writers that must match it)."""
+    import av
+
+    with av.open(str(path)) as container:
+        rate = container.streams.video[0].average_rate
+        return Fraction(rate) if rate else None
