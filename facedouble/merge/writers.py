@@ -1,0 +1,149 @@
+"""Output writers: H.264 segments and their lossless concatenation (with the target's audio copied),
+PNG frames, 16-bit alpha mattes, and the per-frame transforms JSON.
+
+Video is always written as closed-GOP segments of a fixed number of frames. A single run, a resumed
+run and a sharded run therefore produce the same segments, and the final MP4 is a packet-level remux
+of them (no re-encode), so shard + concat is bit-identical to a single run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from facedouble.errors import FacedoubleError
+from facedouble.io.atomic import atomic_write_bytes
+
+
+class SegmentWriter:
+    """Encode RGB frames to one H.264 (yuv420p) MP4 segment; the file appears only on `close()`."""
+
+    def __init__(self, path: Path, width: int, height: int, time_base: Fraction, fps: Fraction,
+                 crf: int = 18, preset: str = "veryfast", threads: int = 0):
+        import av
+
+        if width % 2 or height % 2:
+            raise FacedoubleError(f"H.264 yuv420p needs even frame sizes, got {width}x{height}")
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp.mp4", dir=self.path.parent)
+        os.close(fd)
+        self._container = av.open(self._tmp, "w", format="mp4")
+        stream = self._container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.time_base = time_base
+        stream.codec_context.time_base = time_base
+        # Deterministic output: fixed thread count, no scene-cut-dependent open GOPs.
+        stream.options = {"crf": str(crf), "preset": preset, "threads": str(threads),
+                          "x264-params": "open-gop=0:sliced-threads=0"}
+        self._stream = stream
+        self._time_base = time_base
+        self.frames = 0
+
+    def write(self, image: np.ndarray, pts: int) -> None:
+        """Encode one RGB uint8 frame at presentation time `pts` (in the writer's time base)."""
+        import av
+
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        frame.pts, frame.time_base = int(pts), self._time_base
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+        self.frames += 1
+
+    def close(self) -> None:
+        """Flush, close and move the finished segment into place."""
+        for packet in self._stream.encode():
+            self._container.mux(packet)
+        self._container.close()
+        os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        """Drop the unfinished segment."""
+        with contextlib.suppress(Exception):
+            self._container.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._tmp)
+
+
+def concat_segments(segments: Sequence[Path], out: Path, audio_from: Path | None = None,
+                    metadata: dict[str, str] | None = None) -> None:
+    """Remux H.264 `segments` (in order) into `out`, copying the audio of `audio_from` if it has any.
+
+    Packets are copied unchanged (lossless). `out` is written atomically.
+    """
+    import av
+
+    if not segments:
+        raise FacedoubleError("no video segments to concatenate")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp" + out.suffix, dir=out.parent)
+    os.close(fd)
+    inputs = []
+    try:
+        inputs = [av.open(str(p)) for p in segments]
+        extradata = inputs[0].streams.video[0].codec_context.extradata
+        for path, container in zip(segments, inputs, strict=True):
+            if container.streams.video[0].codec_context.extradata != extradata:
+                raise FacedoubleError(f"segment {path.name} was encoded with different settings; delete "
+                                      "the work folder and render again")
+        with av.open(tmp, "w", format=_format_for(out)) as output:
+            for key, value in (metadata or {}).items():
+                output.metadata[key] = value
+            vout = output.add_stream_from_template(inputs[0].streams.video[0])
+            audio_in = av.open(str(audio_from)) if audio_from is not None else None
+            try:
+                aout = None
+                if audio_in is not None and audio_in.streams.audio:
+                    aout = output.add_stream_from_template(audio_in.streams.audio[0])
+                for container in inputs:
+                    for packet in container.demux(container.streams.video[0]):
+                        if packet.dts is None:  # flush marker
+                            continue
+                        packet.stream = vout
+                        output.mux(packet)
+                if aout is not None:
+                    for packet in audio_in.demux(audio_in.streams.audio[0]):
+                        if packet.dts is None:
+                            continue
+                        packet.stream = aout
+                        output.mux(packet)
+            finally:
+                if audio_in is not None:
+                    audio_in.close()
+        os.replace(tmp, out)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    finally:
+        for container in inputs:
+            container.close()
+
+
+def _format_for(path: Path) -> str:
+    return {".mov": "mov", ".mkv": "matroska"}.get(path.suffix.lower(), "mp4")
+
+
+def write_png(path: Path, rgb: np.ndarray) -> None:
+    """Atomic lossless PNG of an RGB uint8 frame."""
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise FacedoubleError(f"could not encode {path}")
+    atomic_write_bytes(path, buf.tobytes())
+
+
+def write_matte(path: Path, alpha: np.ndarray) -> None:
+    """Atomic 16-bit greyscale PNG matte (alpha in [0, 1]); 16 bits so soft edges do not band."""
+    data = np.clip(np.rint(alpha * 65535.0), 0, 65535).astype(np.uint16)
+    ok, buf = cv2.imencode(".png", data, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise FacedoubleError(f"could not encode {path}")
+    atomic_write_bytes(path, buf.tobytes())
