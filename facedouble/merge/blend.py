@@ -59,19 +59,19 @@ def warp_roi(inverse: np.ndarray, size: int, frame_shape: tuple[int, ...]) -> tu
 
 
 def composite(frame: np.ndarray, face: np.ndarray, alpha: np.ndarray, inverse: np.ndarray,
-              mode: str = "alpha", frame_alpha: np.ndarray | None = None) -> np.ndarray:
+              mode: str = "alpha", frame_alpha: np.ndarray | None = None) -> tuple[int, int, int, int] | None:
     """Blend `face` (float32 RGB (R, R, 3) in [0, 1]) into `frame` (uint8 RGB, modified in place).
 
     `alpha` is the (R, R) feathered mask, `inverse` the aligned->frame 2x3 affine. The warped alpha is
     max-accumulated into `frame_alpha` (float32 (H, W)) when given, for mattes and statistics.
-    Returns `frame`.
+    Returns the frame box (x0, y0, x1, y1) of the pixels it changed, or None if none.
     """
     if mode not in BLEND_MODES:
         raise FacedoubleError(f"unknown blend mode {mode!r} (choose from {', '.join(BLEND_MODES)})")
     size = face.shape[0]
     roi = warp_roi(inverse, size, frame.shape)
     if roi is None:
-        return frame
+        return None
     x0, y0, x1, y1 = roi
     shift = np.asarray(inverse, np.float64).copy()
     shift[:, 2] -= (x0, y0)
@@ -84,7 +84,7 @@ def composite(frame: np.ndarray, face: np.ndarray, alpha: np.ndarray, inverse: n
     # Bilinear interpolation leaves ~1e-8 residues far from the face; treat those as outside.
     a[a < 1.0 / 1024] = 0.0
     if not a.any():
-        return frame
+        return None
     region = frame[y0:y1, x0:x1]
     base = region.astype(np.float32)
     face255 = np.clip(warped, 0.0, 1.0) * 255.0
@@ -94,7 +94,8 @@ def composite(frame: np.ndarray, face: np.ndarray, alpha: np.ndarray, inverse: n
     np.copyto(region, np.clip(np.rint(out), 0, 255).astype(np.uint8), where=(a > 0)[..., None])
     if frame_alpha is not None:
         np.maximum(frame_alpha[y0:y1, x0:x1], a, out=frame_alpha[y0:y1, x0:x1])
-    return frame
+    ys, xs = np.nonzero(a)
+    return x0 + int(xs.min()), y0 + int(ys.min()), x0 + int(xs.max()) + 1, y0 + int(ys.max()) + 1
 
 
 def poisson(face255: np.ndarray, region: np.ndarray, alpha: np.ndarray) -> np.ndarray:

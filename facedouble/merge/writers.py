@@ -22,6 +22,11 @@ from facedouble.errors import FacedoubleError
 from facedouble.io.atomic import atomic_write_bytes
 
 
+# Read once at import: os.umask can only be read by setting it, which is not safe once threads run.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
 class SegmentWriter:
     """Encode RGB frames to one H.264 (yuv420p) MP4 segment; the file appears only on `close()`."""
 
@@ -62,7 +67,7 @@ class SegmentWriter:
         for packet in self._stream.encode():
             self._container.mux(packet)
         self._container.close()
-        os.replace(self._tmp, self.path)
+        _publish(self._tmp, self.path)
 
     def abort(self) -> None:
         """Drop the unfinished segment."""
@@ -118,7 +123,7 @@ def concat_segments(segments: Sequence[Path], out: Path, audio_from: Path | None
             finally:
                 if audio_in is not None:
                     audio_in.close()
-        os.replace(tmp, out)
+        _publish(tmp, out)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -126,6 +131,12 @@ def concat_segments(segments: Sequence[Path], out: Path, audio_from: Path | None
     finally:
         for container in inputs:
             container.close()
+
+
+def _publish(tmp: str, path: Path) -> None:
+    """Give the finished temp file normal permissions (mkstemp makes it 0600) and rename it into place."""
+    os.chmod(tmp, 0o666 & ~_UMASK)
+    os.replace(tmp, path)
 
 
 def _format_for(path: Path) -> str:
