@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import queue
 import shutil
 import threading
@@ -42,6 +41,7 @@ from facedouble.merge.masks import build_mask, refine_mask
 from facedouble.merge.model import Swapper, check_swapper
 from facedouble.merge.overrides import FaceSettings, OverrideRule, Overrides
 from facedouble.merge.plan import FaceJob, MergePlan, build_plan
+from facedouble.merge.shard import shard_segments
 from facedouble.merge.writers import SegmentWriter, concat_segments, write_matte, write_png
 
 log = get_logger("facedouble.merge")
@@ -246,22 +246,6 @@ def flicker_figure(pairs: list[tuple[float, float, int] | None]) -> float | None
 
 def segment_name(k: int) -> str:
     return f"seg_{k:05d}"
-
-
-def shard_segments(frame_count: int | None, segment_frames: int, shard: tuple[int, int]) -> tuple[int, int | None]:
-    """[first, end) segment indices of shard i/n (1-based); end None = to the end of the clip."""
-    i, n = shard
-    if not 1 <= i <= n:
-        raise FacedoubleError(f"shard {i}/{n} is out of range (use 1/{n} .. {n}/{n})")
-    if n == 1:
-        return 0, None
-    if not frame_count:
-        raise FacedoubleError("the clip's frame count is unknown, so it cannot be split into shards")
-    total = math.ceil(frame_count / segment_frames)
-    if n > total:
-        raise FacedoubleError(f"{n} shards for {total} segments; use fewer shards or a smaller segment_frames")
-    first = (i - 1) * total // n
-    return first, (i * total // n if i < n else None)
 
 
 def fingerprint(model: Swapper, plan: MergePlan, config: MergeConfig, rules: list[OverrideRule],

@@ -21,7 +21,6 @@ import numpy as np
 from facedouble.errors import FacedoubleError
 from facedouble.io.atomic import atomic_write_bytes
 
-
 # Read once at import: os.umask can only be read by setting it, which is not safe once threads run.
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
