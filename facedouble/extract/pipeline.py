@@ -217,12 +217,13 @@ def _analyse(source: str, cfg: ExtractConfig, out_dir: Path) -> dict[str, np.nda
         "obs_track": np.array([o.track_id for o in observations], np.int64).reshape(n),
         "obs_score": np.array([o.score for o in observations], np.float64).reshape(n),
         "obs_interpolated": np.array([o.interpolated for o in observations], bool).reshape(n),
-        "obs_mesh": np.array([o.mesh for o in observations], np.float64).reshape(n, -1, 2),
+        "obs_mesh": np.array([o.mesh for o in observations], np.float64).reshape(n, 478, 2),
         "obs_landmarks": np.array([o.landmarks for o in observations], np.float64).reshape(n, 68, 2),
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_open(cache) as handle:
-        np.savez(handle, **result)
+    if n:  # nothing is written for footage without faces
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_open(cache) as handle:
+            np.savez(handle, **result)
     return result
 
 
@@ -263,7 +264,6 @@ def extract(source: str | Path, out_dir: str | Path, cfg: ExtractConfig | None =
     cfg.validate()
     source, out_dir = str(source), Path(out_dir)
     open_source(source)  # fail fast with a clear message before creating anything
-    out_dir.mkdir(parents=True, exist_ok=True)
     analysis = _analyse(source, cfg, out_dir)
     observations = _observations(analysis, cfg.smooth)
     frame_index = analysis["frame_index"]
