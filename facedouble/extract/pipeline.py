@@ -234,7 +234,7 @@ def _observations(analysis: dict[str, np.ndarray], smooth: float) -> list[FaceOb
     return smooth_tracks(obs, smooth)
 
 
-def _reference_embedding(reference: str, embedder: IdentityEmbedder, cfg: ExtractConfig) -> np.ndarray:
+def reference_embedding(reference: str, embedder: IdentityEmbedder, cfg: ExtractConfig | None = None) -> np.ndarray:
     """Mean descriptor of the reference image or faceset."""
     from facedouble.faceset.store import Faceset
 
@@ -245,7 +245,7 @@ def _reference_embedding(reference: str, embedder: IdentityEmbedder, cfg: Extrac
             raise InputError(f"reference faceset {path} has no identity embeddings")
         return np.mean(embeddings, 0)
     frames = list(open_source(path))
-    tracker = _Tracker(dataclasses.replace(cfg, max_faces=1))
+    tracker = _Tracker(dataclasses.replace(cfg or ExtractConfig(), max_faces=1))
     obs = tracker.step(0, frames[0].image)
     tracker.mesher.close()
     if not obs:
@@ -278,7 +278,7 @@ def extract(source: str | Path, out_dir: str | Path, cfg: ExtractConfig | None =
         raise InputError(f"no faces found in {source} ({report.frames_analysed} frames analysed)")
 
     embedder = IdentityEmbedder()
-    reference = _reference_embedding(cfg.reference, embedder, cfg) if cfg.reference else None
+    reference = reference_embedding(cfg.reference, embedder, cfg) if cfg.reference else None
     track_seen: dict[int, int] = {}
     track_keep: dict[int, bool] = {}
     debug_dir = out_dir / "_debug"
