@@ -96,9 +96,10 @@ def test_flicker_figure_is_one_for_an_unchanged_render():
     alpha = np.zeros((32, 32), np.float32)
     alpha[8:24, 8:24] = 1
     frames = [rng.integers(0, 255, (32, 32, 3), dtype=np.uint8) for _ in range(3)]
-    same = [Rendered(i, i / 25, f, f, alpha, [], False) for i, f in enumerate(frames)]
+    faces = [{"box_xyxy": [8, 8, 24, 24]}]
+    same = [Rendered(i, i / 25, f, f, alpha, faces, False) for i, f in enumerate(frames)]
     assert flicker_figure([flicker_pair(a, b) for a, b in zip(same, same[1:], strict=False)]) == pytest.approx(1.0)
-    still = [Rendered(i, i / 25, frames[0], f, alpha, [], False) for i, f in enumerate(frames)]
+    still = [Rendered(i, i / 25, frames[0], f, alpha, faces, False) for i, f in enumerate(frames)]
     assert flicker_figure([flicker_pair(a, b) for a, b in zip(still, still[1:], strict=False)]) == 0.0
 
 

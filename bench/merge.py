@@ -1,0 +1,84 @@
+"""Merge benchmark: frames/s at 360x288 (native GRID) and 1280x720 (upscaled GRID), 128 px model, MP4 out.
+
+Two models with the Swapper interface: `shift` (costs nothing: measures merge's own work - decode, crop,
+masks, rct colour, blend, x264) and `torch-df128` (a DeepFaceLab-DF-shaped 128 px autoencoder,
+ae/e/d dims 256/64/64, random weights, bf16 autocast on CPU: costs what a real model of that size
+costs). Facesets come from `facedouble extract` (not timed). Each run is a fresh process.
+Usage: python -m bench.merge [--clips N] [--threads T]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import grid_clips, machine, upscaled_clip
+
+RUN = """
+import json, resource, sys, time
+import numpy as np
+from pathlib import Path
+from facedouble.merge.pipeline import MergeConfig, Outputs, merge
+from facedouble.merge.standin import ShiftSwapper, TorchStandin
+import torch
+torch.set_num_threads(int(sys.argv[4]))
+kind = sys.argv[3]
+model = ShiftSwapper(128) if kind == "shift" else TorchStandin(128, 256, 64, 64)
+faces = np.zeros((8, 128, 128, 3), np.uint8)
+model.swap(faces)  # warm-up (oneDNN kernels)
+t = time.perf_counter()
+for _ in range(3):
+    model.swap(faces)
+model_ms = (time.perf_counter() - t) / 24 * 1000
+out = Path(sys.argv[2])
+t = time.perf_counter()
+result = merge(model, sys.argv[1], Outputs(video=out / "render.mp4"), MergeConfig(workers=2, batch=8), progress=False)
+seconds = time.perf_counter() - t
+print(json.dumps({"frames": result.frames, "seconds": seconds, "model_ms": model_ms, "flicker": result.flicker,
+                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def run_once(faceset: Path, out: Path, kind: str, threads: int) -> dict:
+    """Merge in a fresh interpreter; returns its figures."""
+    proc = subprocess.run([sys.executable, "-c", RUN, str(faceset), str(out), kind, str(threads)],
+                          capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    """Print a Markdown table of merge speed."""
+    from facedouble.extract.pipeline import ExtractConfig, extract
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--clips", type=int, default=2, help="how many GRID clips to join (default 2)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    args = parser.parse_args()
+    clips = grid_clips()[: args.clips]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        for label, size in (("360x288", (360, 288)), ("1280x720", (1280, 720))):
+            joined = upscaled_clip(clips, tmp_path / f"grid_{size[1]}p.mp4", size)
+            faceset = tmp_path / f"faces_{size[1]}"
+            extract(joined, faceset, ExtractConfig(size=64, progress=False))
+            for kind in ("shift", "torch-df128"):
+                out = tmp_path / f"out_{size[1]}_{kind}"
+                out.mkdir()
+                rows.append((label, kind, run_once(faceset, out, kind, args.threads)))
+    print(f"Merge, {machine()}, {time.strftime('%Y-%m-%d %H:%M')}, {len(clips)} GRID clips joined, "
+          f"MP4 out (x264 veryfast crf 18), rct colour, hull*learned mask, batch 8, 2 workers")
+    print("| footage | model | frames | frames/s | model ms/face | flicker | peak MiB |")
+    print("|---|---|---|---|---|---|---|")
+    for label, kind, f in rows:
+        print(f"| {label} | {kind} | {f['frames']} | {f['frames'] / f['seconds']:.1f} | {f['model_ms']:.1f} | "
+              f"{f['flicker']:.3f} | {f['peak_mib']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
