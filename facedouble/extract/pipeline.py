@@ -30,7 +30,7 @@ from facedouble.extract.align import face_transform, invert, transform_points, w
 from facedouble.extract.detectors import get_detector
 from facedouble.extract.facetypes import FACE_TYPES
 from facedouble.extract.identity import SAME_PERSON_DISTANCE, IdentityEmbedder, distance
-from facedouble.extract.landmarks import FaceMeshLandmarker
+from facedouble.extract.landmarks import get_landmarker
 from facedouble.extract.track import FaceObs, fill_gaps, iou, landmark_box, smooth_tracks
 from facedouble.faceset.meta import FaceMeta, write_face
 from facedouble.io.atomic import atomic_write_json
@@ -48,6 +48,7 @@ class ExtractConfig:
     face_type: str = "full"
     size: int = 256
     detector: str = "retinaface"
+    landmarks: str = "mediapipe"
     image_format: str = "png"  # png | jpg
     jpeg_quality: int = 95
     every_nth: int = 1  # analyse every Nth frame
@@ -151,7 +152,7 @@ class _Tracker:
     def __init__(self, cfg: ExtractConfig):
         self.cfg = cfg
         self.detector = get_detector(cfg.detector)
-        self.mesher = FaceMeshLandmarker()
+        self.mesher = get_landmarker(cfg.landmarks)
         self.active: dict[int, _Track] = {}
         self.next_id = 0
         self.cuts = 0
@@ -357,7 +358,7 @@ def _make_face(path: Path, frame: Frame, obs: FaceObs, embed: bool, embedder: Id
         source=source, frame_index=frame.index, timestamp=frame.timestamp, track_id=obs.track_id,
         face_type=cfg.face_type, size=cfg.size, frame_size=frame_size, landmarks=obs.landmarks,
         aligned_landmarks=transform_points(obs.landmarks, mat), transform=mat, inverse=invert(mat),
-        detector=f"{cfg.detector}+mediapipe", score=obs.score, mesh=obs.mesh, embedding=embedding,
+        detector=f"{cfg.detector}+{cfg.landmarks}", score=obs.score, mesh=obs.mesh, embedding=embedding,
         interpolated=obs.interpolated)
     write_face(path, warp_face(frame.image, mat, cfg.size), meta, cfg.jpeg_quality)
     return "written", obs
