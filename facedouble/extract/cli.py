@@ -7,6 +7,7 @@ import argparse
 from facedouble.config import load_toml
 from facedouble.extract.detectors import DETECTORS
 from facedouble.extract.facetypes import FACE_TYPES
+from facedouble.extract.landmarks import LANDMARKERS
 from facedouble.extract.pipeline import REPORT_FILE, ExtractConfig, extract
 
 
@@ -23,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--face-type", choices=list(FACE_TYPES), help="crop coverage (default full)")
     p.add_argument("--size", type=int, help="aligned face size in pixels (default 256)")
     p.add_argument("--detector", choices=list(DETECTORS), help="face detector (default retinaface)")
+    p.add_argument("--landmarks", choices=list(LANDMARKERS), help="landmark model (default mediapipe)")
     p.add_argument("--format", dest="image_format", choices=["png", "jpg"], help="face image format (default png)")
     p.add_argument("--jpeg-quality", type=int, help="JPEG quality (default 95)")
     p.add_argument("--every-nth", type=int, help="analyse every Nth frame (default 1)")

@@ -17,7 +17,7 @@ import collections
 import dataclasses
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -30,11 +30,11 @@ from facedouble.extract.align import face_transform, invert, transform_points, w
 from facedouble.extract.detectors import get_detector
 from facedouble.extract.facetypes import FACE_TYPES
 from facedouble.extract.identity import SAME_PERSON_DISTANCE, IdentityEmbedder, distance
-from facedouble.extract.landmarks import FaceMeshLandmarker
+from facedouble.extract.landmarks import get_landmarker
 from facedouble.extract.track import FaceObs, fill_gaps, iou, landmark_box, smooth_tracks
 from facedouble.faceset.meta import FaceMeta, write_face
 from facedouble.io.atomic import atomic_write_json
-from facedouble.io.video import Frame, open_source
+from facedouble.io.video import Frame, FrameSource, open_source
 from facedouble.log import get_logger
 
 log = get_logger(__name__)
@@ -48,6 +48,7 @@ class ExtractConfig:
     face_type: str = "full"
     size: int = 256
     detector: str = "retinaface"
+    landmarks: str = "mediapipe"
     image_format: str = "png"  # png | jpg
     jpeg_quality: int = 95
     every_nth: int = 1  # analyse every Nth frame
@@ -151,7 +152,7 @@ class _Tracker:
     def __init__(self, cfg: ExtractConfig):
         self.cfg = cfg
         self.detector = get_detector(cfg.detector)
-        self.mesher = FaceMeshLandmarker()
+        self.mesher = get_landmarker(cfg.landmarks)
         self.active: dict[int, _Track] = {}
         self.next_id = 0
         self.cuts = 0
@@ -258,66 +259,89 @@ class _Finaliser:
         return [o for o in smoothed if o.frame == pos]
 
 
+@dataclasses.dataclass
+class TrackStats:
+    """Counters filled in while `track_faces` runs."""
+
+    frames_read: int = 0
+    frames_analysed: int = 0
+    shot_cuts: int = 0
+
+
+def track_faces(src: FrameSource, cfg: ExtractConfig, stats: TrackStats | None = None,
+                progress_postfix: Callable[[], dict] | None = None) -> Iterator[tuple[Frame, list[FaceObs]]]:
+    """Every analysed frame with its final faces (tracked, gaps filled, smoothed), in order.
+
+    Decoding runs in a background thread. A frame is yielded once the tracker is `delay` frames past
+    it (see _Finaliser), so the caller's work on it overlaps the tracking of later frames.
+    """
+    stats = stats if stats is not None else TrackStats()
+    tracker = _Tracker(cfg)
+    finaliser = _Finaliser(cfg.max_gap, cfg.smooth)
+    buffered: collections.deque[tuple[int, Frame]] = collections.deque()
+    bar = tqdm(total=src.info.frame_count, unit="frame", desc="faces", disable=not cfg.progress, dynamic_ncols=True)
+    try:
+        for frame in _prefetch(iter(src)):
+            stats.frames_read += 1
+            bar.update(1)
+            if frame.index % cfg.every_nth:
+                continue
+            pos = stats.frames_analysed
+            stats.frames_analysed += 1
+            finaliser.add(tracker.step(pos, frame.image))
+            buffered.append((pos, frame))
+            while buffered and buffered[0][0] <= pos - finaliser.delay:
+                done_pos, done_frame = buffered.popleft()
+                yield done_frame, finaliser.final(done_pos)
+            if progress_postfix:
+                bar.set_postfix(progress_postfix(), refresh=False)
+        while buffered:
+            done_pos, done_frame = buffered.popleft()
+            yield done_frame, finaliser.final(done_pos)
+        stats.shot_cuts = tracker.cuts
+    finally:
+        bar.close()
+        tracker.mesher.close()
+
+
 def extract(source: str | Path, out_dir: str | Path, cfg: ExtractConfig | None = None) -> ExtractReport:
     """Extract every face of `source` (video or image folder) into the faceset folder `out_dir`."""
     cfg = cfg or ExtractConfig()
     cfg.validate()
     source, out_dir = str(source), Path(out_dir)
     src = open_source(source)  # fails fast with a clear message before anything is created
-    width, height = src.info.width, src.info.height
+    frame_size = (src.info.width, src.info.height)
     report = ExtractReport(source=source)
+    stats = TrackStats()
     embedder = IdentityEmbedder()
     reference = reference_embedding(cfg.reference, embedder, cfg) if cfg.reference else None
-    tracker = _Tracker(cfg)
-    finaliser = _Finaliser(cfg.max_gap, cfg.smooth)
-    buffered: collections.deque[tuple[int, Frame]] = collections.deque()
     track_seen: dict[int, int] = {}
     pool = ThreadPoolExecutor(max_workers=2)
     pending: list[Future] = []
-    bar = tqdm(total=src.info.frame_count, unit="frame", desc="extract", disable=not cfg.progress,
-               dynamic_ncols=True)
-
-    def finalise(pos: int, frame: Frame) -> None:
-        faces = finaliser.final(pos)
-        if not faces:
-            report.frames_without_face.append(frame.index)
-            return
-        if cfg.debug:
-            pending.append(pool.submit(_write_debug, out_dir / "_debug", frame, faces))
-        for obs in faces:
-            name = face_filename(source, frame.index, obs.track_id, cfg.image_format)
-            n_seen = track_seen.get(obs.track_id, 0)
-            track_seen[obs.track_id] = n_seen + 1
-            if (out_dir / name).exists():
-                report.faces_skipped_existing += 1
-                report.tracks[obs.track_id] = report.tracks.get(obs.track_id, 0) + 1
-                continue
-            embed = reference is not None or n_seen % cfg.embed_every == 0
-            pending.append(pool.submit(_make_face, out_dir / name, frame, obs, embed, embedder, reference,
-                                       cfg, (width, height), source))
-
     try:
-        for frame in _prefetch(iter(src)):
-            report.frames_read += 1
-            bar.update(1)
-            if frame.index % cfg.every_nth:
+        for frame, faces in track_faces(src, cfg, stats, lambda: {"faces": report.faces_written}):
+            if not faces:
+                report.frames_without_face.append(frame.index)
                 continue
-            pos = report.frames_analysed
-            report.frames_analysed += 1
-            finaliser.add(tracker.step(pos, frame.image))
-            buffered.append((pos, frame))
-            while buffered and buffered[0][0] <= pos - finaliser.delay:
-                finalise(*buffered.popleft())
+            if cfg.debug:
+                pending.append(pool.submit(_write_debug, out_dir / "_debug", frame, faces))
+            for obs in faces:
+                name = face_filename(source, frame.index, obs.track_id, cfg.image_format)
+                n_seen = track_seen.get(obs.track_id, 0)
+                track_seen[obs.track_id] = n_seen + 1
+                if (out_dir / name).exists():
+                    report.faces_skipped_existing += 1
+                    report.tracks[obs.track_id] = report.tracks.get(obs.track_id, 0) + 1
+                    continue
+                embed = reference is not None or n_seen % cfg.embed_every == 0
+                pending.append(pool.submit(_make_face, out_dir / name, frame, obs, embed, embedder, reference,
+                                           cfg, frame_size, source))
             pending = _drain(pending, 16, report)
-            bar.set_postfix(faces=report.faces_written, refresh=False)
-        while buffered:
-            finalise(*buffered.popleft())
-        report.shot_cuts = tracker.cuts
         pending = _drain(pending, 0, report)
     finally:
-        bar.close()
         pool.shutdown(wait=True, cancel_futures=True)
-        tracker.mesher.close()
+    report.frames_read, report.frames_analysed, report.shot_cuts = (
+        stats.frames_read, stats.frames_analysed, stats.shot_cuts)
     if not report.tracks:
         raise InputError(f"no faces found in {source} ({report.frames_analysed} frames analysed)")
     atomic_write_json(out_dir / REPORT_FILE, dataclasses.asdict(report) | {"config": dataclasses.asdict(cfg)})
@@ -357,7 +381,7 @@ def _make_face(path: Path, frame: Frame, obs: FaceObs, embed: bool, embedder: Id
         source=source, frame_index=frame.index, timestamp=frame.timestamp, track_id=obs.track_id,
         face_type=cfg.face_type, size=cfg.size, frame_size=frame_size, landmarks=obs.landmarks,
         aligned_landmarks=transform_points(obs.landmarks, mat), transform=mat, inverse=invert(mat),
-        detector=f"{cfg.detector}+mediapipe", score=obs.score, mesh=obs.mesh, embedding=embedding,
+        detector=f"{cfg.detector}+{cfg.landmarks}", score=obs.score, mesh=obs.mesh, embedding=embedding,
         interpolated=obs.interpolated)
     write_face(path, warp_face(frame.image, mat, cfg.size), meta, cfg.jpeg_quality)
     return "written", obs
