@@ -30,8 +30,8 @@ def scale_about_centre(inverse: np.ndarray, size: int, scale: float) -> np.ndarr
     if scale == 1.0:
         return np.asarray(inverse, np.float64)
     c = (size - 1) / 2.0
-    k = 1.0 / scale
-    zoom = np.array([[k, 0.0, c * (1 - k)], [0.0, k, c * (1 - k)], [0.0, 0.0, 1.0]])
+    # aligned pixel p is shown where the unscaled crop had c + (p - c) * scale: a larger footprint
+    zoom = np.array([[scale, 0.0, c * (1 - scale)], [0.0, scale, c * (1 - scale)], [0.0, 0.0, 1.0]])
     return (to3x3(inverse) @ zoom)[:2]
 
 
