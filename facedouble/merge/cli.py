@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "folder. Re-running the same command resumes. Per-frame settings come from --overrides.")
     p.add_argument("--model", help="trained model folder")
     p.add_argument("--target", help="target faceset folder (from `facedouble extract`), or the target clip "
-                   "together with --faceset")
+                   "(extracted into OUT's work folder first unless --faceset names its faceset)")
     p.add_argument("--faceset", help="target faceset folder when --target is the clip")
     p.add_argument("--clip", help="target clip, when the faceset's recorded source path has moved")
     p.add_argument("--out", required=True, help="output video file (.mp4/.mov/.mkv) or PNG folder; with "
@@ -67,19 +67,25 @@ def _outputs(args: argparse.Namespace):  # noqa: ANN202 - Outputs, imported lazi
                    transforms=Path(args.transforms) if args.transforms else None)
 
 
-def _target(args: argparse.Namespace) -> tuple[Path, str | None]:
-    """(faceset folder, clip or None) from --target/--faceset/--clip."""
+def _target(args: argparse.Namespace, model, outputs) -> tuple[Path, str | None]:  # noqa: ANN001
+    """(faceset folder, clip or None) from --target/--faceset/--clip; extracts a bare clip first."""
     if not args.target:
-        raise FacedoubleError("--target is required (the target faceset folder)")
+        raise FacedoubleError("--target is required (the target faceset folder or clip)")
     target = Path(args.target)
     if target.is_dir():
         return target, args.clip
     if not target.exists():
         raise FacedoubleError(f"target not found: {target}")
-    if not args.faceset:
-        raise FacedoubleError(f"{target} is a clip: extract it first (facedouble extract {target} FACESET) "
-                              "and pass --faceset FACESET")
-    return Path(args.faceset), args.clip or str(target)
+    if args.faceset:
+        return Path(args.faceset), args.clip or str(target)
+    from facedouble.extract.pipeline import ExtractConfig, extract
+
+    # Resumable like the render itself: a re-run skips the frames already extracted.
+    faceset = outputs.work_dir() / "target-faceset"
+    print(f"extracting the target's faces into {faceset}")
+    extract(target, faceset, ExtractConfig(face_type=model.face_type, size=int(model.resolution),
+                                           progress=args.progress))
+    return faceset, str(target)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,8 +104,8 @@ def run(args: argparse.Namespace) -> int:
     keys = [f for f in pipeline.MergeConfig.__dataclass_fields__]
     config = load_toml(pipeline.MergeConfig, args.config, {k: getattr(args, k, None) for k in keys}).validate()
     rules = load_overrides(args.overrides)
-    faceset, clip = _target(args)
     model = load_model(args.model)
+    faceset, clip = _target(args, model, _outputs(args))
     if args.preview is not None:
         out = Path(args.out)
         png = out if out.suffix.lower() == ".png" else out / f"preview_{args.preview:06d}.png"

@@ -147,6 +147,22 @@ def test_cli_merge_preview_and_errors(target, tmp_path, monkeypatch, capsys):
     code = cli.main(["merge", "--model", "m", "--target", str(faceset), "--out", str(tmp_path / "p.png"),
                      "--preview", "5"])
     assert code == 0 and (tmp_path / "p.png").exists()
-    code = cli.main(["merge", "--model", "m", "--target", str(clip), "--out", str(tmp_path / "x.mp4")])
+    code = cli.main(["merge", "--model", "m", "--target", str(faceset), "--out", str(tmp_path / "x.mp4"),
+                     "--colour", "bogus"])
+    assert code != 0
+    code = cli.main(["merge", "--model", "m", "--target", str(tmp_path / "nope.mp4"), "--out", str(tmp_path / "x.mp4")])
     err = capsys.readouterr().err
-    assert code != 0 and "extract it first" in err and len(err.strip().splitlines()) == 1
+    assert code != 0 and "target not found" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_merge_of_a_bare_clip_extracts_it_first(target, tmp_path, monkeypatch, capsys):
+    from facedouble import cli
+    from facedouble.merge import model as model_module
+
+    monkeypatch.setattr(model_module, "load_model", lambda path: ShiftSwapper(96))
+    clip = tmp_path / "clip.mpg"
+    clip.write_bytes(target[1].read_bytes())
+    out = tmp_path / "o.mp4"
+    assert cli.main(["merge", "--model", "m", "--target", str(clip), "--out", str(out), "--no-progress"]) == 0
+    assert len(list(open_source(out))) == 75
+    assert len(list((tmp_path / "o.mp4.parts" / "target-faceset").glob("*.png"))) >= 74
