@@ -84,6 +84,9 @@ class FaceMeshLandmarker:
 
             self._mesh = mp.solutions.face_mesh.FaceMesh(
                 static_image_mode=True, refine_landmarks=True, max_num_faces=1, min_detection_confidence=0.3)
+            # The graph starts its calculators on background threads, which log while starting; one
+            # blank frame waits for them, so their chatter happens while stderr is silenced.
+            self._mesh.process(np.zeros((CROP_SIZE, CROP_SIZE, 3), np.uint8))
 
     def close(self) -> None:
         """Release the MediaPipe graph."""

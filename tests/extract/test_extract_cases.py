@@ -2,7 +2,6 @@
 
 import json
 
-import av
 import numpy as np
 import pytest
 
@@ -10,23 +9,7 @@ from facedouble.cli import main
 from facedouble.errors import InputError
 from facedouble.extract.pipeline import ExtractConfig, extract
 from facedouble.faceset import Faceset, read_face
-from facedouble.io.video import open_source
-
-
-def write_clip(path, images, fps=25):
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=fps)
-        stream.height, stream.width = images[0].shape[:2]
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "12"}
-        for image in images:
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")))
-        out.mux(stream.encode())
-    return path
-
-
-def frames_of(path, n=None):
-    return [f.image for f in open_source(path)][:n]
+from tests.footage import frames_of, write_clip
 
 
 def test_gap_between_two_hits_is_filled_from_neighbours(tmp_path, grid_clip):

@@ -1,0 +1,131 @@
+"""Build the quality report: track faces in the render and the target, compare them frame by frame."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facedouble.errors import InputError
+from facedouble.extract.identity import IdentityEmbedder
+from facedouble.extract.pipeline import ExtractConfig, track_faces
+from facedouble.extract.track import FaceObs
+from facedouble.faceset.store import Faceset
+from facedouble.io.video import Frame, open_source
+from facedouble.report.metrics import (
+    expression_error,
+    face_region,
+    frame_change,
+    pose_error,
+    ssim_region,
+)
+
+# Metrics for which the worst frames are listed; True = higher is worse.
+WORST_BY = {"pose_error": True, "mouth_error": True, "eyes_error": True, "identity_to_source": True,
+            "change_ratio": True, "ssim": False}
+
+
+@dataclasses.dataclass
+class ReportConfig:
+    """Settings of `facedouble report`."""
+
+    embed_every: int = 1  # identity embedding on every Nth frame (dlib costs ~40-130 ms a face)
+    worst: int = 5  # worst frames listed per metric
+    progress: bool = True
+
+
+def _primary(faces: list[FaceObs]) -> FaceObs | None:
+    """The largest face of a frame (the one being replaced in a single-subject shot)."""
+    if not faces:
+        return None
+    return max(faces, key=lambda o: float(np.ptp(o.landmarks, 0).prod()))
+
+
+def _faces_by_frame(path: str | Path, progress: bool) -> tuple[list[Frame], dict[int, FaceObs]]:
+    frames, faces = [], {}
+    cfg = ExtractConfig(progress=progress)
+    for frame, found in track_faces(open_source(path), cfg):
+        frames.append(frame)
+        if (face := _primary(found)) is not None:
+            faces[frame.index] = face
+    return frames, faces
+
+
+def source_identity(source: str | Path) -> np.ndarray:
+    """Mean identity embedding of a source faceset (or of the faces of a source clip)."""
+    path = Path(source)
+    if path.is_dir():
+        embeddings = [m.embedding for _, m in Faceset(path).metas() if m.embedding is not None]
+        if not embeddings:
+            raise InputError(f"source faceset {path} has no identity embeddings")
+        return np.mean(embeddings, 0)
+    embedder = IdentityEmbedder()
+    frames, faces = _faces_by_frame(path, progress=False)
+    embeddings = [embedder.embed(frames[i].image, faces[i].landmarks) for i in sorted(faces)[::5]]
+    if not embeddings:
+        raise InputError(f"no faces found in source {path}")
+    return np.mean(embeddings, 0)
+
+
+def build_report(render: str | Path, target: str | Path, source: str | Path,
+                 cfg: ReportConfig | None = None) -> dict[str, Any]:
+    """Per-frame metrics and their summary (JSON-ready), plus frames kept for thumbnails under '_frames'."""
+    cfg = cfg or ReportConfig()
+    src_identity = source_identity(source)
+    render_frames, render_faces = _faces_by_frame(render, cfg.progress)
+    target_frames, target_faces = _faces_by_frame(target, cfg.progress)
+    if len(render_frames) != len(target_frames):
+        raise InputError(f"render has {len(render_frames)} frames, target {len(target_frames)}: not the same shot")
+    embedder = IdentityEmbedder()
+    rows: list[dict[str, Any]] = []
+    render_change = target_change = 0.0
+    for i, (rf, tf) in enumerate(zip(render_frames, target_frames, strict=True)):
+        row: dict[str, Any] = {"frame": rf.index, "timestamp": rf.timestamp, "face": rf.index in render_faces}
+        r, t = render_faces.get(rf.index), target_faces.get(tf.index)
+        if r is not None and t is not None:
+            region = face_region(tf.image.shape, t.mesh, t.landmarks)
+            row["pose_error"] = pose_error(r.landmarks, t.landmarks)
+            row["mouth_error"], row["eyes_error"] = expression_error(r.landmarks, t.landmarks)
+            row["ssim"] = ssim_region(rf.image, tf.image, region)
+            if i % cfg.embed_every == 0:
+                e_render = embedder.embed(rf.image, r.landmarks)
+                e_target = embedder.embed(tf.image, t.landmarks)
+                row["identity_to_source"] = float(np.linalg.norm(e_render - src_identity))
+                row["identity_to_target"] = float(np.linalg.norm(e_render - e_target))
+                row["closer_to_source"] = row["identity_to_source"] < row["identity_to_target"]
+            if i > 0 and tf.index - 1 in target_faces:
+                rc = frame_change(rf.image, render_frames[i - 1].image, region)
+                tc = frame_change(tf.image, target_frames[i - 1].image, region)
+                render_change, target_change = render_change + rc, target_change + tc
+                row["change_ratio"] = rc / tc if tc > 0 else (1.0 if rc == 0 else math.inf)
+        rows.append(row)
+    return {"render": str(render), "target": str(target), "source": str(source), "frames": rows,
+            "summary": summarise(rows, render_change, target_change, cfg.worst),
+            "_frames": (render_frames, target_frames, render_faces, target_faces)}
+
+
+def summarise(rows: list[dict[str, Any]], render_change: float, target_change: float, worst: int) -> dict[str, Any]:
+    """Means, shares and the worst frames of each metric."""
+    def values(key: str) -> list[float]:
+        return [r[key] for r in rows if key in r and r[key] is not None and math.isfinite(r[key])]
+
+    closer = [r["closer_to_source"] for r in rows if "closer_to_source" in r]
+    summary: dict[str, Any] = {
+        "frames": len(rows),
+        "face_share": sum(r["face"] for r in rows) / max(1, len(rows)),
+        "closer_to_source_share": sum(closer) / len(closer) if closer else None,
+        "flicker": render_change / target_change if target_change > 0 else None,
+    }
+    for key in ("pose_error", "mouth_error", "eyes_error", "ssim", "identity_to_source", "identity_to_target"):
+        vals = values(key)
+        summary[key] = {"mean": float(np.mean(vals)), "median": float(np.median(vals)), "max": float(np.max(vals)),
+                        "min": float(np.min(vals))} if vals else None
+    summary["worst_frames"] = {
+        key: [r["frame"] for r in sorted((r for r in rows if key in r and math.isfinite(r[key])),
+                                         key=lambda r, k=key: r[k], reverse=high)[:worst]]
+        for key, high in WORST_BY.items()
+    }
+    return summary
