@@ -147,9 +147,12 @@ def test_cli_merge_preview_and_errors(target, tmp_path, monkeypatch, capsys):
     code = cli.main(["merge", "--model", "m", "--target", str(faceset), "--out", str(tmp_path / "p.png"),
                      "--preview", "5"])
     assert code == 0 and (tmp_path / "p.png").exists()
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[override]]\nframes = "3"\ncolour = "bogus"\n')
     code = cli.main(["merge", "--model", "m", "--target", str(faceset), "--out", str(tmp_path / "x.mp4"),
-                     "--colour", "bogus"])
-    assert code != 0
+                     "--overrides", str(bad)])
+    err = capsys.readouterr().err
+    assert code == 2 and "unknown colour transfer 'bogus'" in err and len(err.strip().splitlines()) == 1
     code = cli.main(["merge", "--model", "m", "--target", str(tmp_path / "nope.mp4"), "--out", str(tmp_path / "x.mp4")])
     err = capsys.readouterr().err
     assert code != 0 and "target not found" in err and len(err.strip().splitlines()) == 1
