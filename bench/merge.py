@@ -4,6 +4,9 @@ Two models with the Swapper interface: `shift` (costs nothing: measures merge's 
 masks, rct colour, blend, x264) and `torch-df128` (a DeepFaceLab-DF-shaped 128 px autoencoder,
 ae/e/d dims 256/64/64, random weights, bf16 autocast on CPU: costs what a real model of that size
 costs). Facesets come from `facedouble extract` (not timed). Each run is a fresh process.
+A second table gives the flicker figure (render's frame-to-frame change in the face region / the
+target's) with a static-face model - the same real GRID face (from pwij3p) pasted on every frame, so
+any crop jitter shows one to one - with temporal smoothing off (as DeepFaceLab) and on.
 Usage: python -m bench.merge [--clips N] [--threads T]
 """
 
@@ -51,8 +54,30 @@ def run_once(faceset: Path, out: Path, kind: str, threads: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def flicker_table(tmp_path: Path, stems: tuple[str, ...] = ("bbaf2n", "lbbc2a", "sbia1a")) -> list[str]:
+    """Markdown rows: flicker figure per clip for smoothing sigma 0 / 1 / 2 frames."""
+    from bench.common import GRID_DIR
+    from facedouble.extract.pipeline import ExtractConfig, extract
+    from facedouble.faceset import Faceset
+    from facedouble.merge.pipeline import MergeConfig, Outputs, merge
+    from facedouble.merge.standin import StaticFaceSwapper
+
+    src = tmp_path / "src"
+    extract(GRID_DIR / "pwij3p.mpg", src, ExtractConfig(size=128, progress=False))
+    faces = Faceset(src)
+    model = StaticFaceSwapper(faces.load(faces.paths()[30])[0])
+    rows = []
+    for stem in stems:
+        target = tmp_path / f"target_{stem}"
+        extract(GRID_DIR / f"{stem}.mpg", target, ExtractConfig(size=64, progress=False))
+        figures = [merge(model, target, Outputs(png_dir=tmp_path / f"flk_{stem}_{sigma}"), MergeConfig(smooth=sigma),
+                         progress=False).flicker for sigma in (0.0, 1.0, 2.0)]
+        rows.append(f"| {stem} | " + " | ".join(f"{f:.3f}" for f in figures) + " |")
+    return rows
+
+
 def main() -> None:
-    """Print a Markdown table of merge speed."""
+    """Print Markdown tables of merge speed and flicker."""
     from facedouble.extract.pipeline import ExtractConfig, extract
 
     parser = argparse.ArgumentParser(description=__doc__)
@@ -71,6 +96,7 @@ def main() -> None:
                 out = tmp_path / f"out_{size[1]}_{kind}"
                 out.mkdir()
                 rows.append((label, kind, run_once(faceset, out, kind, args.threads)))
+        flicker_rows = flicker_table(tmp_path)
     print(f"Merge, {machine()}, {time.strftime('%Y-%m-%d %H:%M')}, {len(clips)} GRID clips joined, "
           f"MP4 out (x264 veryfast crf 18), rct colour, hull*learned mask, batch 8, 2 workers")
     print("| footage | model | frames | frames/s | model ms/face | flicker | peak MiB |")
@@ -78,6 +104,11 @@ def main() -> None:
     for label, kind, f in rows:
         print(f"| {label} | {kind} | {f['frames']} | {f['frames'] / f['seconds']:.1f} | {f['model_ms']:.1f} | "
               f"{f['flicker']:.3f} | {f['peak_mib']:.0f} |")
+    print()
+    print("Flicker figure, static-face model (1.0 = face region as stable as the target; lower = steadier)")
+    print("| clip | smoothing off (sigma 0) | sigma 1 (default) | sigma 2 |")
+    print("|---|---|---|---|")
+    print("\n".join(flicker_rows))
 
 
 if __name__ == "__main__":

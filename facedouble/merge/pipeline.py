@@ -105,6 +105,7 @@ class FrameContext:
     alpha: np.ndarray  # float32 (H, W) union of the face mattes
     faces: list[dict[str, Any]]  # per face: track_id, box_xyxy, aligned_to_frame, ...
     fps: float
+    frame_count: int | None  # the clip's (container-declared) frame count, for choosing frames to mark
     warmup: bool = False  # True: rendered only to seed flicker statistics; not written
 
 
@@ -336,7 +337,8 @@ class Sink(threading.Thread):
                 self.writer.abort()
 
     def consume(self, r: Rendered) -> None:
-        ctx = FrameContext(r.index, r.timestamp, r.image, r.target, r.alpha, r.faces, float(self.plan.fps), r.warmup)
+        ctx = FrameContext(r.index, r.timestamp, r.image, r.target, r.alpha, r.faces, float(self.plan.fps),
+                           self.plan.frame_count, r.warmup)
         for hook in self.hooks.post_composite:
             replaced = hook(ctx)
             if replaced is not None:

@@ -40,6 +40,25 @@ class ShiftSwapper:
         return rgb, np.broadcast_to(self._mask, faces.shape[:3]).copy()
 
 
+class StaticFaceSwapper:
+    """Returns the same face for every input (a perfectly identity-only model): any jitter in the crop
+    shows up one to one in the render, which makes it the harshest test of temporal smoothing."""
+
+    def __init__(self, face: np.ndarray, face_type: str = "full"):
+        self.resolution = int(face.shape[0])
+        self.face_type = face_type
+        self.model_hash = "standin-static"
+        self.consent: dict | None = None
+        self._face = face.astype(np.float32) / 255.0
+        self._mask = ellipse_mask(self.resolution)
+
+    def swap(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The stored face and the ellipse mask, once per input."""
+        n = len(faces)
+        return np.broadcast_to(self._face, (n, *self._face.shape)).copy(), np.broadcast_to(
+            self._mask, faces.shape[:3]).copy()
+
+
 class TorchStandin:
     """Random-weight DF-style autoencoder (ae_dims/e_dims/d_dims as in DeepFaceLab's SAEHD)."""
 
