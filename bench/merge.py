@@ -3,7 +3,8 @@
 Two models with the Swapper interface: `shift` (costs nothing: measures merge's own work - decode, crop,
 masks, rct colour, blend, x264) and `torch-df128` (a DeepFaceLab-DF-shaped 128 px autoencoder,
 ae/e/d dims 256/64/64, random weights, bf16 autocast on CPU: costs what a real model of that size
-costs). Facesets come from `facedouble extract` (not timed). Each run is a fresh process.
+costs; `torch-df128-d` the same with DFL's -d option, decoder at half resolution + depth-to-space,
+as in the DFL-default liae-ud preset). Facesets come from `facedouble extract` (not timed). Each run is a fresh process.
 A second table gives the flicker figure (render's frame-to-frame change in the face region / the
 target's) with a static-face model - the same real GRID face (from pwij3p) pasted on every frame, so
 any crop jitter shows one to one - with temporal smoothing off (as DeepFaceLab) and on.
@@ -31,7 +32,7 @@ from facedouble.merge.standin import ShiftSwapper, TorchStandin
 import torch
 torch.set_num_threads(int(sys.argv[4]))
 kind = sys.argv[3]
-model = ShiftSwapper(128) if kind == "shift" else TorchStandin(128, 256, 64, 64)
+model = ShiftSwapper(128) if kind == "shift" else TorchStandin(128, 256, 64, 64, double=kind == "torch-df128-d")
 faces = np.zeros((8, 128, 128, 3), np.uint8)
 model.swap(faces)  # warm-up (oneDNN kernels)
 t = time.perf_counter()
@@ -92,7 +93,7 @@ def main() -> None:
             joined = upscaled_clip(clips, tmp_path / f"grid_{size[1]}p.mp4", size)
             faceset = tmp_path / f"faces_{size[1]}"
             extract(joined, faceset, ExtractConfig(size=64, progress=False))
-            for kind in ("shift", "torch-df128"):
+            for kind in ("shift", "torch-df128", "torch-df128-d"):
                 out = tmp_path / f"out_{size[1]}_{kind}"
                 out.mkdir()
                 rows.append((label, kind, run_once(faceset, out, kind, args.threads)))

@@ -139,6 +139,8 @@ class MergeHooks:
 
 @dataclasses.dataclass
 class Rendered:
+    """One composited frame on its way to the sink."""
+
     index: int
     timestamp: float
     image: np.ndarray
@@ -206,6 +208,7 @@ class Renderer:
         return futures
 
     def close(self) -> None:
+        """Stop the compositing pool."""
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -259,6 +262,7 @@ def flicker_figure(pairs: list[tuple[float, float, int] | None]) -> float | None
 
 
 def segment_name(k: int) -> str:
+    """File stem of segment k in the work folder."""
     return f"seg_{k:05d}"
 
 
@@ -317,6 +321,7 @@ class Sink(threading.Thread):
         self.stop_requested = False
 
     def run(self) -> None:
+        """Thread body: consume until the None sentinel; errors are kept for the main thread."""
         try:
             while True:
                 item = self.queue.get()
@@ -337,6 +342,7 @@ class Sink(threading.Thread):
                 self.writer.abort()
 
     def consume(self, r: Rendered) -> None:
+        """Hooks, flicker statistics and writing of one rendered frame."""
         ctx = FrameContext(r.index, r.timestamp, r.image, r.target, r.alpha, r.faces, float(self.plan.fps),
                            self.plan.frame_count, r.warmup)
         for hook in self.hooks.post_composite:
@@ -369,6 +375,7 @@ class Sink(threading.Thread):
         self.written += 1
 
     def close_segment(self, last: bool) -> None:
+        """Finish the open segment: video file first, then its record (the record marks it done)."""
         if self.segment is None:
             return
         if self.writer is not None:
@@ -406,6 +413,7 @@ def merge(model: Swapper, faceset: str | Path, outputs: Outputs, config: MergeCo
     plan = load_plan(model, faceset, config, clip)
     fp = fingerprint(model, plan, config, rules, outputs)
     state = {"fingerprint": fp, "clip": str(plan.clip.resolve()), "frame_count": plan.frame_count,
+             "width": plan.info.width, "height": plan.info.height, "fps": float(plan.fps),
              "segment_frames": config.segment_frames, "model_hash": model.model_hash, "consent": model.consent,
              "settings": to_dict(config), "overrides": [dataclasses.asdict(r) for r in rules],
              "outputs": {k: str(v) if v else None for k, v in dataclasses.asdict(outputs).items()},
@@ -524,7 +532,8 @@ def finalize(outputs: Outputs, hooks: MergeHooks | None = None, seconds: float =
                                   "encoder": state.get("tool", "facedouble")})
     if outputs.transforms is not None:
         atomic_write_json(outputs.transforms, {
-            "version": 1, "clip": str(clip), "width": None, "note": "aligned_to_frame maps model-crop pixels to "
+            "version": 1, "clip": str(clip), "width": state.get("width"), "height": state.get("height"),
+            "fps": state.get("fps"), "note": "aligned_to_frame maps model-crop pixels to "
             "frame pixels (2x3 affine); corner_pin is the crop's corners in frame pixels (TL, TR, BR, BL)",
             "frames": [{"index": f["index"], "timestamp": f["timestamp"], "faces": f["faces"]} for f in frames]})
     flicker = flicker_figure([tuple(f["flicker"]) if f["flicker"] else None for f in frames])

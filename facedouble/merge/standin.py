@@ -60,10 +60,13 @@ class StaticFaceSwapper:
 
 
 class TorchStandin:
-    """Random-weight DF-style autoencoder (ae_dims/e_dims/d_dims as in DeepFaceLab's SAEHD)."""
+    """Random-weight DF-style autoencoder (ae_dims/e_dims/d_dims as in DeepFaceLab's SAEHD).
+
+    ~23 GFLOP per 128 px face as DF-128 (DFL's residual blocks left out), ~6 GFLOP with `double`.
+    """
 
     def __init__(self, resolution: int = 128, ae_dims: int = 256, e_dims: int = 64, d_dims: int = 64,
-                 face_type: str = "full", threads: int | None = None, bf16: bool = True):
+                 face_type: str = "full", threads: int | None = None, bf16: bool = True, double: bool = False):
         import torch
         from torch import nn
 
@@ -73,7 +76,10 @@ class TorchStandin:
         self.resolution, self.face_type = resolution, face_type
         self.model_hash, self.consent = "standin-torch", None
         self.bf16 = bf16
-        lowest = resolution // 16
+        # DFL's -d option: the decoder works at half resolution and a final depth-to-space doubles it.
+        lowest = resolution // (32 if double else 16)
+        enc_lowest = resolution // 16
+        heads = 4 if double else 1
 
         def down(cin: int, cout: int) -> nn.Module:
             return nn.Sequential(nn.Conv2d(cin, cout, 5, 2, 2), nn.LeakyReLU(0.1))
@@ -86,12 +92,12 @@ class TorchStandin:
                 super().__init__()
                 self.enc = nn.Sequential(down(3, e_dims), down(e_dims, e_dims * 2), down(e_dims * 2, e_dims * 4),
                                          down(e_dims * 4, e_dims * 8), nn.Flatten())
-                self.inter = nn.Sequential(nn.Linear(e_dims * 8 * lowest * lowest, ae_dims),
+                self.inter = nn.Sequential(nn.Linear(e_dims * 8 * enc_lowest * enc_lowest, ae_dims),
                                            nn.Linear(ae_dims, ae_dims * lowest * lowest))
                 self.ups = nn.Sequential(up(ae_dims, ae_dims), up(ae_dims, d_dims * 8), up(d_dims * 8, d_dims * 4),
                                          up(d_dims * 4, d_dims * 2))
-                self.rgb = nn.Conv2d(d_dims * 2, 3, 1)
-                self.mask = nn.Conv2d(d_dims * 2, 1, 1)
+                self.rgb = nn.Sequential(nn.Conv2d(d_dims * 2, 3 * heads, 1), nn.PixelShuffle(2 if double else 1))
+                self.mask = nn.Sequential(nn.Conv2d(d_dims * 2, heads, 1), nn.PixelShuffle(2 if double else 1))
                 self.ae_dims, self.lowest = ae_dims, lowest
 
             def forward(self, x):  # noqa: ANN001, ANN202

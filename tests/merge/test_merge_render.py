@@ -31,10 +31,13 @@ def render(target, tmp_path_factory):
     from facedouble.merge.standin import ShiftSwapper
 
     out = tmp_path_factory.mktemp("render")
+    model = ShiftSwapper(96)
     outputs = Outputs(video=out / "render.mp4", png_dir=out / "png", matte_dir=out / "matte",
                       transforms=out / "transforms.json")
-    result = merge(ShiftSwapper(96), target[0], outputs, MergeConfig(segment_frames=20, colour="none"),
+    result = merge(model, target[0], outputs, MergeConfig(segment_frames=20, colour="none", batch=8),
                    progress=False)
+    # batched inference: 75 frames in batches of 8 that never straddle a 20-frame segment
+    assert model.calls == 4 * 3
     return result, outputs
 
 
