@@ -37,7 +37,7 @@ def render(target, tmp_path_factory):
     result = merge(model, target[0], outputs, MergeConfig(segment_frames=20, colour="none", batch=8),
                    progress=False)
     # batched inference: 75 frames in batches of 8 that never straddle a 20-frame segment
-    assert model.calls == 4 * 3
+    assert model.calls == 3 + 3 + 3 + 2  # frames 0-19, 20-39, 40-59: 8+8+4; frames 60-74: 8+7
     return result, outputs
 
 
