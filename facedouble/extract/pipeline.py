@@ -31,8 +31,10 @@ from facedouble.extract.detectors import get_detector
 from facedouble.extract.facetypes import FACE_TYPES
 from facedouble.extract.identity import SAME_PERSON_DISTANCE, IdentityEmbedder, distance
 from facedouble.extract.landmarks import get_landmarker
-from facedouble.extract.track import FaceObs, fill_gaps, iou, landmark_box, smooth_tracks
-from facedouble.faceset.meta import FaceMeta, write_face
+from facedouble.extract.track import FaceObs, fill_gaps, iou, landmark_box, largest_face, smooth_tracks
+from facedouble.faceset.meta import META_KEY, FaceMeta, write_face
+from facedouble.faceset.store import Faceset
+from facedouble.io import imagemeta
 from facedouble.io.atomic import atomic_write_json
 from facedouble.io.video import Frame, FrameSource, open_source
 from facedouble.log import get_logger
@@ -211,23 +213,31 @@ class _Tracker:
         return 0.6 < new_span / old_span < 1.6 and shift < 0.5 * old_span
 
 
-def reference_embedding(reference: str, embedder: IdentityEmbedder, cfg: ExtractConfig | None = None) -> np.ndarray:
-    """Mean descriptor of the reference image or faceset."""
-    from facedouble.faceset.store import Faceset
+def reference_embedding(reference: str | Path, embedder: IdentityEmbedder, sample_every: int = 5) -> np.ndarray:
+    """Mean identity descriptor of a person given as a faceset, an image, an image folder or a clip.
 
+    A faceset gives the mean of its stored embeddings; otherwise the largest face of every
+    `sample_every`-th frame is embedded.
+    """
     path = Path(reference)
-    if path.is_dir():
-        embeddings = [m.embedding for _, m in Faceset(path).metas() if m.embedding is not None]
+    if path.is_dir() and (faceset := Faceset(path)).paths() and _has_face_metadata(faceset):
+        embeddings = [m.embedding for _, m in faceset.metas() if m.embedding is not None]
         if not embeddings:
-            raise InputError(f"reference faceset {path} has no identity embeddings")
+            raise InputError(f"faceset {path} has no identity embeddings")
         return np.mean(embeddings, 0)
-    frames = list(open_source(path))
-    tracker = _Tracker(dataclasses.replace(cfg or ExtractConfig(), max_faces=1))
-    obs = tracker.step(0, frames[0].image)
-    tracker.mesher.close()
-    if not obs:
-        raise InputError(f"no face found in reference image {path}")
-    return embedder.embed(frames[0].image, obs[0].landmarks)
+    embeddings = []
+    cfg = ExtractConfig(progress=False)
+    for i, (frame, faces) in enumerate(track_faces(open_source(path), cfg)):
+        if faces and i % sample_every == 0:
+            embeddings.append(embedder.embed(frame.image, largest_face(faces).landmarks))
+    if not embeddings:
+        raise InputError(f"no face found in {path}")
+    return np.mean(embeddings, 0)
+
+
+def _has_face_metadata(faceset: Faceset) -> bool:
+    """True for a faceset, False for a plain folder of frames."""
+    return imagemeta.get_text(faceset.paths()[0].read_bytes(), META_KEY) is not None
 
 
 def face_filename(source: str, frame_index: int, track_id: int, fmt: str) -> str:
@@ -314,7 +324,7 @@ def extract(source: str | Path, out_dir: str | Path, cfg: ExtractConfig | None =
     report = ExtractReport(source=source)
     stats = TrackStats()
     embedder = IdentityEmbedder()
-    reference = reference_embedding(cfg.reference, embedder, cfg) if cfg.reference else None
+    reference = reference_embedding(cfg.reference, embedder) if cfg.reference else None
     track_seen: dict[int, int] = {}
     pool = ThreadPoolExecutor(max_workers=2)
     pending: list[Future] = []

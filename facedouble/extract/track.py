@@ -29,6 +29,11 @@ def landmark_box(landmarks: np.ndarray) -> np.ndarray:
     return np.concatenate([landmarks.min(0), landmarks.max(0)])
 
 
+def largest_face(faces: list[FaceObs]) -> FaceObs:
+    """The face with the largest landmark box (the subject of a single-subject shot)."""
+    return max(faces, key=lambda o: float(np.ptp(o.landmarks, 0).prod()))
+
+
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     """Intersection over union of two x0, y0, x1, y1 boxes."""
     w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))

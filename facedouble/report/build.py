@@ -11,9 +11,8 @@ import numpy as np
 
 from facedouble.errors import InputError
 from facedouble.extract.identity import IdentityEmbedder
-from facedouble.extract.pipeline import ExtractConfig, track_faces
-from facedouble.extract.track import FaceObs
-from facedouble.faceset.store import Faceset
+from facedouble.extract.pipeline import ExtractConfig, reference_embedding, track_faces
+from facedouble.extract.track import FaceObs, largest_face
 from facedouble.io.video import Frame, open_source
 from facedouble.report.metrics import (
     expression_error,
@@ -37,49 +36,26 @@ class ReportConfig:
     progress: bool = True
 
 
-def _primary(faces: list[FaceObs]) -> FaceObs | None:
-    """The largest face of a frame (the one being replaced in a single-subject shot)."""
-    if not faces:
-        return None
-    return max(faces, key=lambda o: float(np.ptp(o.landmarks, 0).prod()))
-
-
 def _faces_by_frame(path: str | Path, progress: bool) -> tuple[list[Frame], dict[int, FaceObs]]:
     frames, faces = [], {}
     cfg = ExtractConfig(progress=progress)
     for frame, found in track_faces(open_source(path), cfg):
         frames.append(frame)
-        if (face := _primary(found)) is not None:
-            faces[frame.index] = face
+        if found:
+            faces[frame.index] = largest_face(found)
     return frames, faces
-
-
-def source_identity(source: str | Path) -> np.ndarray:
-    """Mean identity embedding of a source faceset (or of the faces of a source clip)."""
-    path = Path(source)
-    if path.is_dir():
-        embeddings = [m.embedding for _, m in Faceset(path).metas() if m.embedding is not None]
-        if not embeddings:
-            raise InputError(f"source faceset {path} has no identity embeddings")
-        return np.mean(embeddings, 0)
-    embedder = IdentityEmbedder()
-    frames, faces = _faces_by_frame(path, progress=False)
-    embeddings = [embedder.embed(frames[i].image, faces[i].landmarks) for i in sorted(faces)[::5]]
-    if not embeddings:
-        raise InputError(f"no faces found in source {path}")
-    return np.mean(embeddings, 0)
 
 
 def build_report(render: str | Path, target: str | Path, source: str | Path,
                  cfg: ReportConfig | None = None) -> dict[str, Any]:
     """Per-frame metrics and their summary (JSON-ready), plus frames kept for thumbnails under '_frames'."""
     cfg = cfg or ReportConfig()
-    src_identity = source_identity(source)
+    embedder = IdentityEmbedder()
+    src_identity = reference_embedding(source, embedder)
     render_frames, render_faces = _faces_by_frame(render, cfg.progress)
     target_frames, target_faces = _faces_by_frame(target, cfg.progress)
     if len(render_frames) != len(target_frames):
         raise InputError(f"render has {len(render_frames)} frames, target {len(target_frames)}: not the same shot")
-    embedder = IdentityEmbedder()
     rows: list[dict[str, Any]] = []
     render_change = target_change = 0.0
     for i, (rf, tf) in enumerate(zip(render_frames, target_frames, strict=True)):
