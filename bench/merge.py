@@ -8,7 +8,7 @@ as in the DFL-default liae-ud preset). Facesets come from `facedouble extract` (
 A second table gives the flicker figure (render's frame-to-frame change in the face region / the
 target's) with a static-face model - the same real GRID face (from pwij3p) pasted on every frame, so
 any crop jitter shows one to one - with temporal smoothing off (as DeepFaceLab) and on.
-Usage: python -m bench.merge [--clips N] [--threads T]
+Usage: python -m bench.merge [--clips N] [--threads T] [--model TRAINED_MODEL_DIR]
 """
 
 from __future__ import annotations
@@ -32,8 +32,15 @@ from facedouble.merge.standin import ShiftSwapper, TorchStandin
 import torch
 torch.set_num_threads(int(sys.argv[4]))
 kind = sys.argv[3]
-model = ShiftSwapper(128) if kind == "shift" else TorchStandin(128, 256, 64, 64, double=kind == "torch-df128-d")
-faces = np.zeros((8, 128, 128, 3), np.uint8)
+if kind.startswith("model:"):
+    from facedouble.merge.model import load_model
+    model = load_model(kind[6:])
+elif kind == "shift":
+    model = ShiftSwapper(128)
+else:
+    model = TorchStandin(128, 256, 64, 64, double=kind == "torch-df128-d")
+res = int(model.resolution)
+faces = np.zeros((8, res, res, 3), np.uint8)
 model.swap(faces)  # warm-up (oneDNN kernels)
 t = time.perf_counter()
 for _ in range(3):
@@ -84,6 +91,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clips", type=int, default=2, help="how many GRID clips to join (default 2)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--model", help="also time a trained model folder (facedouble train output)")
     args = parser.parse_args()
     clips = grid_clips()[: args.clips]
     rows = []
@@ -93,8 +101,9 @@ def main() -> None:
             joined = upscaled_clip(clips, tmp_path / f"grid_{size[1]}p.mp4", size)
             faceset = tmp_path / f"faces_{size[1]}"
             extract(joined, faceset, ExtractConfig(size=64, progress=False))
-            for kind in ("shift", "torch-df128", "torch-df128-d"):
-                out = tmp_path / f"out_{size[1]}_{kind}"
+            kinds = ["shift", "torch-df128", "torch-df128-d"] + ([f"model:{args.model}"] if args.model else [])
+            for kind in kinds:
+                out = tmp_path / f"out_{size[1]}_{len(rows)}"
                 out.mkdir()
                 rows.append((label, kind, run_once(faceset, out, kind, args.threads)))
         flicker_rows = flicker_table(tmp_path)
