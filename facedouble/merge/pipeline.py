@@ -361,7 +361,8 @@ class Sink(threading.Thread):
             if self.outputs.video is not None:
                 self.writer = SegmentWriter(self.work / f"{segment_name(seg)}.mp4", self.plan.info.width,
                                             self.plan.info.height, self.plan.time_base, self.plan.fps,
-                                            self.config.crf, self.config.preset, threads=1)
+                                            self.config.crf, self.config.preset, threads=1,
+                                            colour=self.plan.colour)
         name = f"{r.index:06d}.png"
         if self.outputs.png_dir is not None:
             write_png(self.outputs.png_dir / name, r.image)

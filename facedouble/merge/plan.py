@@ -40,6 +40,7 @@ class MergePlan:
     resolution: int
     faces: dict[int, list[FaceJob]]
     frame_count: int | None
+    colour: dict[str, int] = dataclasses.field(default_factory=dict)  # source colorspace/range/primaries/trc
 
     def pts(self, timestamp: float, index: int) -> int:
         """Presentation timestamp in `time_base` units for a frame."""
@@ -110,8 +111,11 @@ def build_plan(faceset_dir: str | Path, resolution: int, model_face_type: str, s
             stream = container.streams.video[0]
             time_base = Fraction(stream.time_base)
             fps = Fraction(stream.average_rate) if stream.average_rate else Fraction(25)
+            cc = stream.codec_context
+            colour = {k: int(getattr(cc, k, 2) or 2) for k in ("colorspace", "color_range", "color_primaries",
+                                                                 "color_trc")}
     else:
-        time_base, fps = Fraction(1, 25), Fraction(25)
+        time_base, fps, colour = Fraction(1, 25), Fraction(25), {}
 
     jobs_in: list[tuple[int, int, np.ndarray]] = []
     geometry = []
@@ -129,4 +133,4 @@ def build_plan(faceset_dir: str | Path, resolution: int, model_face_type: str, s
     for jobs in faces.values():
         jobs.sort(key=lambda j: j.track_id)
     return MergePlan(clip=path, info=info, time_base=time_base, fps=fps, resolution=resolution,
-                     faces=dict(faces), frame_count=info.frame_count)
+                     faces=dict(faces), frame_count=info.frame_count, colour=colour)

@@ -21,6 +21,9 @@ import numpy as np
 from facedouble.errors import FacedoubleError
 from facedouble.io.atomic import atomic_write_bytes
 
+# FFmpeg AVColorSpace -> the matrices swscale knows (SMPTE 170M and BT.470BG are both BT.601).
+_MATRIX = {1: 1, 4: 4, 5: 5, 6: 5, 7: 7, 9: 9, 10: 9}
+
 # Read once at import: os.umask can only be read by setting it, which is not safe once threads run.
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
@@ -30,7 +33,7 @@ class SegmentWriter:
     """Encode RGB frames to one H.264 (yuv420p) MP4 segment; the file appears only on `close()`."""
 
     def __init__(self, path: Path, width: int, height: int, time_base: Fraction, fps: Fraction,
-                 crf: int = 18, preset: str = "veryfast", threads: int = 1):
+                 crf: int = 18, preset: str = "veryfast", threads: int = 1, colour: dict[str, int] | None = None):
         import av
 
         if width % 2 or height % 2:
@@ -49,6 +52,16 @@ class SegmentWriter:
         # to run for identical input, so segments are compared by pixels, not bytes, in the tests.)
         stream.codec_context.thread_count = threads
         stream.options = {"crf": str(crf), "preset": preset, "x264-params": f"open-gop=0:threads={threads}"}
+        # Encode with the matrix the target was decoded with, and tag it the same, so pixels outside the
+        # face keep their YUV values and players show them as they showed the target.
+        colour = colour or {}
+        self._colorspace = _MATRIX.get(colour.get("colorspace", 2))
+        self._range = 2 if colour.get("color_range") == 2 else 1  # JPEG (full) or MPEG (limited)
+        cc = stream.codec_context
+        for key in ("colorspace", "color_primaries", "color_trc"):
+            if colour.get(key, 2) != 2:  # 2 = unspecified: leave untagged, as the target was
+                setattr(cc, key, colour[key])
+        cc.color_range = self._range
         self._stream = stream
         self._time_base = time_base
         self.frames = 0
@@ -57,7 +70,8 @@ class SegmentWriter:
         """Encode one RGB uint8 frame at presentation time `pts` (in the writer's time base)."""
         import av
 
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        frame = rgb.reformat(format="yuv420p", dst_colorspace=self._colorspace, dst_color_range=self._range)
         frame.pts, frame.time_base = int(pts), self._time_base
         for packet in self._stream.encode(frame):
             self._container.mux(packet)

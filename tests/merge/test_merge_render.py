@@ -106,8 +106,9 @@ def test_flicker_figure_is_one_for_an_unchanged_render():
     assert flicker_figure([flicker_pair(a, b) for a, b in zip(still, still[1:], strict=False)]) == 0.0
 
 
-def test_test_clip_with_aac_audio_keeps_its_audio(target, tmp_path):
-    """An MP4 target with H.264 + AAC made with PyAV's bundled FFmpeg: audio copied bit for bit."""
+def test_test_clip_with_aac_audio_and_bt709_keeps_audio_and_colour(target, target_frames, tmp_path):
+    """An MP4 target (H.264 tagged BT.709 + AAC) made with PyAV's bundled FFmpeg: the audio is copied
+    bit for bit, the colour tags are kept and pixels outside the face stay within codec noise."""
     from facedouble.merge.standin import ShiftSwapper
 
     clip = tmp_path / "clip.mp4"
@@ -115,17 +116,27 @@ def test_test_clip_with_aac_audio_keeps_its_audio(target, tmp_path):
         vin, ain = src.streams.video[0], src.streams.audio[0]
         vout = dst.add_stream("libx264", rate=25)
         vout.width, vout.height, vout.pix_fmt = 360, 288, "yuv420p"
+        for key in ("colorspace", "color_primaries", "color_trc", "color_range"):
+            setattr(vout.codec_context, key, 1)  # BT.709, limited range
         aout = dst.add_stream("aac", rate=ain.rate)
         for frame in src.decode(vin, ain):
             if isinstance(frame, av.VideoFrame):
-                frame.pict_type = av.video.frame.PictureType.NONE
-                dst.mux(vout.encode(frame.reformat(format="yuv420p")))
+                rgb = av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"), format="rgb24")
+                dst.mux(vout.encode(rgb.reformat(format="yuv420p", dst_colorspace=1, dst_color_range=1)))
             else:
                 frame.pts = None
                 dst.mux(aout.encode(frame))
         dst.mux(vout.encode())
         dst.mux(aout.encode())
     out = tmp_path / "out.mp4"
-    result = merge(ShiftSwapper(96), target[0], Outputs(video=out), MergeConfig(), clip=clip, progress=False)
-    assert result.frames == len(list(open_source(clip)))
+    outputs = Outputs(video=out, matte_dir=tmp_path / "matte")
+    result = merge(ShiftSwapper(96), target[0], outputs, MergeConfig(), clip=clip, progress=False)
+    assert result.frames == len(list(open_source(clip))) == 75
     assert _packets(out, "audio") == _packets(clip, "audio")
+    with av.open(str(out)) as container:
+        cc = container.streams.video[0].codec_context
+        assert (cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range) == (1, 1, 1, 1)
+    for before, after in zip(open_source(clip), open_source(out), strict=True):
+        matte = _read_png(outputs.matte_dir / f"{after.index:06d}.png", cv2.IMREAD_UNCHANGED)
+        outside = cv2.dilate((matte > 0).astype(np.uint8), np.ones((9, 9), np.uint8)) == 0
+        assert np.abs(after.image.astype(int) - before.image)[outside].mean() < 2.0
