@@ -169,3 +169,20 @@ def test_cli_merge_of_a_bare_clip_extracts_it_first(target, tmp_path, monkeypatc
     assert cli.main(["merge", "--model", "m", "--target", str(clip), "--out", str(out), "--no-progress"]) == 0
     assert len(list(open_source(out))) == 75
     assert len(list((tmp_path / "o.mp4.parts" / "target-faceset").glob("*.png"))) >= 74
+
+
+def test_frames_without_a_face_pass_through_untouched(target, target_frames, tmp_path):
+    import shutil
+
+    faceset = tmp_path / "faces"
+    shutil.copytree(target[0], faceset)
+    removed = {10, 11, 12, 40}
+    for path in faceset.glob("*.png"):
+        if int(path.stem.split("_")[-2]) in removed:  # <clip>_<frame>_t<track>.png
+            path.unlink()
+    outputs = Outputs(png_dir=tmp_path / "png")
+    result = merge(ShiftSwapper(96), faceset, outputs, CONFIG, progress=False)
+    assert result.frames == 75 and result.frames_with_faces == 75 - len(removed)
+    for index in range(75):
+        image = cv2.cvtColor(cv2.imread(str(outputs.png_dir / f"{index:06d}.png")), cv2.COLOR_BGR2RGB)
+        assert np.array_equal(image, target_frames[index]) == (index in removed), index
