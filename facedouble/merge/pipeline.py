@@ -318,7 +318,8 @@ class Sink(threading.Thread):
         self.records: list[dict[str, Any]] = []
         self.written = 0
         self.eof = False
-        self.stop_requested = False
+        self.stop_requested = False  # the sink failed: skip everything
+        self.interrupted = False  # the producer stopped early: write what was rendered, keep whole segments
 
     def run(self) -> None:
         """Thread body: consume until the None sentinel; errors are kept for the main thread."""
@@ -330,7 +331,10 @@ class Sink(threading.Thread):
                 if self.stop_requested:
                     continue
                 self.consume(item.result())
-            if not self.stop_requested:
+            if self.interrupted:
+                if len(self.records) == self.config.segment_frames:  # complete: keep it
+                    self.close_segment(last=False)
+            elif not self.stop_requested:
                 self.close_segment(last=self.eof)
         except BaseException as exc:  # handed to the main thread
             self.error = exc
@@ -455,6 +459,7 @@ def render_range(model: Swapper, plan: MergePlan, overrides: Overrides, config: 
     pending: list[Frame] = []
     pending_key: tuple[int, int] | None = None
     t0, last_log = time.perf_counter(), 0.0
+    last_index = -1
 
     def flush() -> None:
         if not pending:
@@ -473,6 +478,7 @@ def render_range(model: Swapper, plan: MergePlan, overrides: Overrides, config: 
             seg = frame.index // seg_len
             if end is not None and seg >= end:
                 break
+            last_index = frame.index
             # Warm-up: the batch holding the frame just before an unfinished segment is rendered too
             # (not written), so the flicker of that segment's first frame is measured as in one run.
             needed = todo(seg) or (todo(seg + 1) and batch_key(frame.index) == batch_key(seg * seg_len + seg_len - 1))
@@ -491,7 +497,9 @@ def render_range(model: Swapper, plan: MergePlan, overrides: Overrides, config: 
             sink.eof = True
         flush()
     except BaseException:
-        sink.stop_requested = True
+        # Ctrl-C or a model error: frames already rendered are still written, so every segment that is
+        # complete is kept for the next run; the partial one is dropped.
+        sink.interrupted = True
         raise
     finally:
         sink.queue.put(None)
@@ -499,6 +507,13 @@ def render_range(model: Swapper, plan: MergePlan, overrides: Overrides, config: 
         renderer.close()
     if sink.error is not None:
         raise sink.error
+    if sink.eof and last_index >= 0:
+        # The clip ended exactly where an earlier, interrupted run had closed a full segment: mark it
+        # as the last one now that the end of the clip has been seen.
+        record_path = work / f"{segment_name(last_index // seg_len)}.json"
+        record = json.loads(record_path.read_text(encoding="utf-8")) if record_path.exists() else None
+        if record is not None and not record["last"]:
+            atomic_write_json(record_path, record | {"last": True})
     return sink.written
 
 

@@ -186,3 +186,36 @@ def test_frames_without_a_face_pass_through_untouched(target, target_frames, tmp
     for index in range(75):
         image = cv2.cvtColor(cv2.imread(str(outputs.png_dir / f"{index:06d}.png")), cv2.COLOR_BGR2RGB)
         assert np.array_equal(image, target_frames[index]) == (index in removed), index
+
+
+def test_interrupt_in_the_model_thread_then_resume(target, single, tmp_path):
+    class Flaky(ShiftSwapper):
+        def swap(self, faces):
+            if self.calls == 6:  # Ctrl-C arrives while the main thread runs the model
+                raise KeyboardInterrupt
+            return super().swap(faces)
+
+    outputs = Outputs(video=tmp_path / "r.mp4", png_dir=tmp_path / "png")
+    with pytest.raises(KeyboardInterrupt):
+        merge(Flaky(96), target[0], outputs, CONFIG, progress=False)
+    work = outputs.work_dir()
+    assert sorted(p.name for p in work.glob("seg_*.json")) == ["seg_00000.json"]
+    assert not list(work.glob(".*.tmp*"))  # the unfinished segment was discarded
+    merge(ShiftSwapper(96), target[0], outputs, CONFIG, progress=False)
+    assert _pngs(outputs.png_dir) == _pngs(single[1].png_dir)
+
+
+def test_resume_when_the_clip_ends_on_a_segment_boundary(target, tmp_path):
+    """A run interrupted after its last full segment was closed, before the end of the clip was seen."""
+    import json
+
+    config = MergeConfig(segment_frames=25, batch=5)  # 75 frames = exactly 3 segments
+    outputs = Outputs(png_dir=tmp_path / "png")
+    merge(ShiftSwapper(96), target[0], outputs, config, progress=False)
+    record_path = outputs.work_dir() / "seg_00002.json"
+    record = json.loads(record_path.read_text())
+    record_path.write_text(json.dumps(record | {"last": False}))  # as an interrupted run leaves it
+    with pytest.raises(FacedoubleError, match="missing"):
+        finalize(outputs)
+    assert merge(ShiftSwapper(96), target[0], outputs, config, progress=False).frames == 75
+    assert json.loads(record_path.read_text())["last"] is True
