@@ -269,7 +269,9 @@ def segment_name(k: int) -> str:
 def fingerprint(model: Swapper, plan: MergePlan, config: MergeConfig, rules: list[OverrideRule],
                 outputs: Outputs) -> str:
     """Hash of everything that changes the pixels; a work folder from other settings is not reused."""
-    data = {"model": model.model_hash, "clip": str(plan.clip.resolve()), "size": [plan.info.width, plan.info.height],
+    # The clip by name and byte size, not path: shards on machines with other mount points must agree.
+    data = {"model": model.model_hash, "clip": [plan.clip.name, plan.clip.stat().st_size],
+            "size": [plan.info.width, plan.info.height],
             "config": to_dict(config) | {"workers": None}, "rules": [dataclasses.asdict(r) for r in rules],
             "outputs": {k: v is not None for k, v in dataclasses.asdict(outputs).items()}, "faces": sorted(
                 (i, j.track_id, np.round(j.to_frame, 6).tolist()) for i, js in plan.faces.items() for j in js)}
@@ -320,6 +322,7 @@ class Sink(threading.Thread):
         self.eof = False
         self.stop_requested = False  # the sink failed: skip everything
         self.interrupted = False  # the producer stopped early: write what was rendered, keep whole segments
+        self.fingerprint = json.loads((work / PLAN_FILE).read_text(encoding="utf-8"))["fingerprint"]
 
     def run(self) -> None:
         """Thread body: consume until the None sentinel; errors are kept for the main thread."""
@@ -387,7 +390,8 @@ class Sink(threading.Thread):
             self.writer.close()
             self.writer = None
         atomic_write_json(self.work / f"{segment_name(self.segment)}.json",
-                          {"segment": self.segment, "last": last, "frames": self.records})
+                          {"segment": self.segment, "last": last, "fingerprint": self.fingerprint,
+                           "frames": self.records})
         self.records = []
         self.segment = None
 
@@ -533,6 +537,10 @@ def finalize(outputs: Outputs, hooks: MergeHooks | None = None, seconds: float =
     if missing:
         raise FacedoubleError(f"{len(missing)} segment(s) missing in {work} (first {segment_name(missing[0])}); "
                               "finish every shard, then concat")
+    foreign = [k for k in range(last[0] + 1) if done[k].get("fingerprint") != state["fingerprint"]]
+    if foreign:
+        raise FacedoubleError(f"segment {segment_name(foreign[0])} in {work} was rendered with other settings, "
+                              "model or target; render it again with the same command on every machine")
     frames = [f for k in range(last[0] + 1) for f in done[k]["frames"]]
     expected = list(range(len(frames)))
     if [f["index"] for f in frames] != expected:

@@ -219,3 +219,16 @@ def test_resume_when_the_clip_ends_on_a_segment_boundary(target, tmp_path):
         finalize(outputs)
     assert merge(ShiftSwapper(96), target[0], outputs, config, progress=False).frames == 75
     assert json.loads(record_path.read_text())["last"] is True
+
+
+def test_concat_refuses_a_shard_rendered_with_other_settings(target, tmp_path):
+    import shutil
+
+    first, other = Outputs(video=tmp_path / "a" / "r.mp4"), Outputs(video=tmp_path / "b" / "r.mp4")
+    merge(ShiftSwapper(96), target[0], first, CONFIG, shard=(1, 2), progress=False)
+    merge(ShiftSwapper(96), target[0], other, MergeConfig(segment_frames=20, batch=6, colour="lct"), shard=(2, 2),
+          progress=False)
+    for path in other.work_dir().glob("seg_*"):  # as when copying shard folders from several machines
+        shutil.copy(path, first.work_dir())
+    with pytest.raises(FacedoubleError, match="other settings"):
+        finalize(first)
