@@ -42,7 +42,7 @@ from facedouble.merge.model import Swapper, check_swapper
 from facedouble.merge.overrides import FaceSettings, OverrideRule, Overrides
 from facedouble.merge.plan import FaceJob, MergePlan, build_plan
 from facedouble.merge.shard import shard_segments
-from facedouble.merge.writers import SegmentWriter, concat_segments, write_matte, write_png
+from facedouble.merge.writers import EncoderProcess, concat_segments, write_matte, write_png
 
 log = get_logger("facedouble.merge")
 
@@ -316,7 +316,8 @@ class Sink(threading.Thread):
         self.error: BaseException | None = None
         self.prev: Rendered | None = None
         self.segment: int | None = None
-        self.writer: SegmentWriter | None = None
+        self.encoder: EncoderProcess | None = None  # started with the first video segment
+        self.writer: EncoderProcess | None = None  # the encoder while a segment is open
         self.records: list[dict[str, Any]] = []
         self.written = 0
         self.eof = False
@@ -347,6 +348,8 @@ class Sink(threading.Thread):
         finally:
             if self.writer is not None:
                 self.writer.abort()
+            if self.encoder is not None:
+                self.encoder.shutdown()
 
     def consume(self, r: Rendered) -> None:
         """Hooks, flicker statistics and writing of one rendered frame."""
@@ -366,10 +369,12 @@ class Sink(threading.Thread):
             self.close_segment(last=False)
             self.segment = seg
             if self.outputs.video is not None:
-                self.writer = SegmentWriter(self.work / f"{segment_name(seg)}.mp4", self.plan.info.width,
-                                            self.plan.info.height, self.plan.time_base, self.plan.fps,
-                                            self.config.crf, self.config.preset, threads=1,
-                                            colour=self.plan.colour)
+                if self.encoder is None:
+                    self.encoder = EncoderProcess()
+                self.encoder.open(self.work / f"{segment_name(seg)}.mp4", self.plan.info.width,
+                                  self.plan.info.height, self.plan.time_base, self.plan.fps, self.config.crf,
+                                  self.config.preset, threads=1, colour=self.plan.colour)
+                self.writer = self.encoder
         name = f"{r.index:06d}.png"
         if self.outputs.png_dir is not None:
             write_png(self.outputs.png_dir / name, r.image)

@@ -9,7 +9,10 @@ of them (no re-encode), so shard + concat is bit-identical to a single run.
 from __future__ import annotations
 
 import contextlib
+import json
+import multiprocessing
 import os
+import signal
 import tempfile
 from collections.abc import Sequence
 from fractions import Fraction
@@ -48,10 +51,7 @@ class SegmentWriter:
         stream.time_base = time_base
         stream.codec_context.time_base = time_base
         # One x264 thread per segment: the compositing pool needs the cores more than the encoder does.
-        # Known open issue: at 360x288, x264 inside the render process sometimes gives a slightly
-        # different bitstream for byte-identical input frames and timestamps (checked by hashing the
-        # frames; not fixed by one thread, zeroed row padding or mod-16 padding; 1280x720 runs were
-        # always identical). So shard/resume tests compare timing exactly and pixels within codec noise.
+        # The render loop runs this in a child process (EncoderProcess): see there why.
         stream.codec_context.thread_count = threads
         stream.options = {"crf": str(crf), "preset": preset, "x264-params": f"open-gop=0:threads={threads}"}
         # Encode with the matrix the target was decoded with, and tag it the same, so pixels outside the
@@ -92,6 +92,110 @@ class SegmentWriter:
             self._container.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._tmp)
+
+
+class EncoderProcess:
+    """Runs `SegmentWriter`s in a child process, one segment after another.
+
+    x264 inside the multi-threaded render process sometimes produced a slightly different bitstream
+    for byte-identical frames (seen at 360x288; not fixed by one encoder thread, zeroed row padding or
+    mod-16 padding); in a process of its own it is deterministic, so shard + concat is byte-identical
+    to a single run. Frames go over a pipe as raw bytes with a JSON/fixed-size header (no pickle).
+    """
+
+    def __init__(self) -> None:
+        ctx = multiprocessing.get_context("spawn")  # no fork of a threaded process
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_encoder_main, args=(child,), daemon=True, name="facedouble-x264")
+        self._proc.start()
+        child.close()
+        self._shape: tuple[int, int] | None = None
+
+    def _send(self, data: bytes) -> None:
+        try:
+            self._conn.send_bytes(data)
+        except (BrokenPipeError, OSError):
+            raise FacedoubleError("the video encoder process stopped unexpectedly") from None
+
+    def open(self, path: Path, width: int, height: int, time_base: Fraction, fps: Fraction, crf: int = 18,
+             preset: str = "veryfast", threads: int = 1, colour: dict[str, int] | None = None) -> None:
+        """Start a segment (same arguments as SegmentWriter)."""
+        params = {"path": str(path), "width": width, "height": height, "time_base": str(time_base),
+                  "fps": str(fps), "crf": crf, "preset": preset, "threads": threads, "colour": colour or {}}
+        self._shape = (height, width)
+        self._send(b"o" + json.dumps(params).encode())
+
+    def write(self, image: np.ndarray, pts: int) -> None:
+        """Queue one RGB uint8 frame (errors are reported by `close`)."""
+        if image.shape[:2] != self._shape:
+            raise FacedoubleError(f"frame size {image.shape[1]}x{image.shape[0]} differs from the segment's")
+        self._send(b"f" + int(pts).to_bytes(8, "little", signed=True) + np.ascontiguousarray(image).tobytes())
+
+    def close(self) -> None:
+        """Finish the segment; raises FacedoubleError if the encoder failed."""
+        self._send(b"c")
+        try:
+            reply = self._conn.recv_bytes()
+        except (EOFError, OSError):
+            raise FacedoubleError("the video encoder process stopped unexpectedly") from None
+        if reply != b"ok":
+            raise FacedoubleError(f"video encoding failed: {reply.decode(errors='replace')}")
+
+    def abort(self) -> None:
+        """Drop the unfinished segment."""
+        with contextlib.suppress(FacedoubleError):
+            self._send(b"a")
+
+    def shutdown(self) -> None:
+        """Stop the child process."""
+        with contextlib.suppress(FacedoubleError):
+            self._send(b"q")
+        self._proc.join(timeout=10)
+        if self._proc.is_alive():
+            self._proc.kill()
+        self._conn.close()
+
+
+def _encoder_main(conn) -> None:  # noqa: ANN001 - multiprocessing Connection
+    """Child-process loop of EncoderProcess."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is handled by the parent, which aborts us
+    writer: SegmentWriter | None = None
+    error: str | None = None
+    shape = (0, 0)
+    while True:
+        try:
+            msg = conn.recv_bytes()
+        except (EOFError, OSError):
+            break
+        kind, body = msg[:1], msg[1:]
+        try:
+            if kind == b"o":
+                p = json.loads(body)
+                error = None
+                shape = (p["height"], p["width"])
+                writer = SegmentWriter(Path(p["path"]), p["width"], p["height"], Fraction(p["time_base"]),
+                                       Fraction(p["fps"]), p["crf"], p["preset"], p["threads"],
+                                       {k: int(v) for k, v in p["colour"].items()})
+            elif kind == b"f" and writer is not None and error is None:
+                pts = int.from_bytes(body[:8], "little", signed=True)
+                writer.write(np.frombuffer(body[8:], np.uint8).reshape(*shape, 3), pts)
+            elif kind == b"c":
+                if writer is not None and error is None:
+                    writer.close()
+                elif writer is not None:
+                    writer.abort()
+                writer = None
+                conn.send_bytes(b"ok" if error is None else error.encode())
+            elif kind == b"a":
+                if writer is not None:
+                    writer.abort()
+                writer = None
+            elif kind == b"q":
+                break
+        except Exception as exc:  # reported to the parent at the next close
+            error = f"{type(exc).__name__}: {exc}"
+    if writer is not None:
+        writer.abort()
 
 
 def concat_segments(segments: Sequence[Path], out: Path, audio_from: Path | None = None,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import pytest
@@ -20,23 +19,6 @@ CONFIG = MergeConfig(segment_frames=20, batch=6, colour="rct")
 
 def _pngs(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.glob("*.png"))}
-
-
-def _same_video(a: Path, b: Path) -> None:
-    """Same packets' timing and audio; pixels equal within H.264 noise.
-
-    The rendered frames are bit-identical (the PNG comparisons show it), but x264 inside the render
-    process was seen to vary its bitstream slightly from run to run for identical input.
-    """
-    def timing(path: Path, kind: str) -> list[tuple]:
-        with av.open(str(path)) as c:
-            return [(p.pts, p.dts, p.is_keyframe) for p in c.demux(getattr(c.streams, kind)[0]) if p.dts is not None]
-
-    assert timing(a, "video") == timing(b, "video")
-    assert timing(a, "audio") == timing(b, "audio")
-    for fa, fb in zip(open_source(a), open_source(b), strict=True):
-        assert fa.timestamp == fb.timestamp
-        assert np.abs(fa.image.astype(int) - fb.image).mean() < 1.0
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +67,7 @@ def test_shards_then_concat_equal_a_single_run(target, single, tmp_path):
         assert merge(ShiftSwapper(96), target[0], outputs, CONFIG, shard=(i, 3), progress=False) is None
     result = finalize(outputs)
     ref_result, ref = single
-    _same_video(outputs.video, ref.video)
+    assert outputs.video.read_bytes() == ref.video.read_bytes()  # lossless concat, deterministic encode
     assert _pngs(outputs.png_dir) == _pngs(ref.png_dir)
     assert outputs.transforms.read_text() == ref.transforms.read_text()
     assert result.flicker == ref_result.flicker and result.frames == 75
@@ -117,7 +99,7 @@ def test_resume_after_interruption(target, single, tmp_path):
     # segments 0-1 (frames 0-39) were finished and are not rendered again; the warm-up batch for
     # frame 39 (batches of 6 within 20-frame segments: frames 38-39) is, to measure flicker across it
     assert min(seen) == 38 and len(seen) == 75 - 38
-    _same_video(outputs.video, single[1].video)
+    assert outputs.video.read_bytes() == single[1].video.read_bytes()
     assert _pngs(outputs.png_dir) == _pngs(single[1].png_dir)
     assert result.flicker == single[0].flicker
 
