@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from fractions import Fraction
@@ -95,48 +96,53 @@ class SegmentWriter:
 
 
 class EncoderProcess:
-    """Runs `SegmentWriter`s in a child process, one segment after another.
+    """Runs `SegmentWriter`s in a child process (`python -m facedouble.merge.writers`), one segment
+    after another.
 
     x264 inside the multi-threaded render process sometimes produced a slightly different bitstream
     for byte-identical frames (seen at 360x288; not fixed by one encoder thread, zeroed row padding or
     mod-16 padding); in a process of its own it is deterministic, so shard + concat is byte-identical
-    to a single run. Frames go over a pipe as raw bytes with a JSON/fixed-size header (no pickle).
+    to a single run. A plain subprocess rather than multiprocessing: spawn would re-import the
+    caller's main script. Messages on stdin: 1-byte kind, 8-byte length, payload (JSON or raw
+    frame bytes; no pickle); replies on stdout.
     """
 
     def __init__(self) -> None:
-        ctx = multiprocessing.get_context("spawn")  # no fork of a threaded process
-        self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_encoder_main, args=(child,), daemon=True, name="facedouble-x264")
-        self._proc.start()
-        child.close()
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        self._proc = subprocess.Popen([sys.executable, "-m", "facedouble.merge.writers"], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, env=env, start_new_session=True)
         self._shape: tuple[int, int] | None = None
 
-    def _send(self, data: bytes) -> None:
+    def _send(self, kind: bytes, payload: bytes = b"") -> None:
         try:
-            self._conn.send_bytes(data)
-        except (BrokenPipeError, OSError):
+            self._proc.stdin.write(kind + len(payload).to_bytes(8, "little") + payload)
+        except (BrokenPipeError, OSError, ValueError):
             raise FacedoubleError("the video encoder process stopped unexpectedly") from None
 
     def open(self, path: Path, width: int, height: int, time_base: Fraction, fps: Fraction, crf: int = 18,
              preset: str = "veryfast", threads: int = 1, colour: dict[str, int] | None = None) -> None:
         """Start a segment (same arguments as SegmentWriter)."""
+        if width % 2 or height % 2:
+            raise FacedoubleError(f"H.264 yuv420p needs even frame sizes, got {width}x{height}")
         params = {"path": str(path), "width": width, "height": height, "time_base": str(time_base),
                   "fps": str(fps), "crf": crf, "preset": preset, "threads": threads, "colour": colour or {}}
         self._shape = (height, width)
-        self._send(b"o" + json.dumps(params).encode())
+        self._send(b"o", json.dumps(params).encode())
 
     def write(self, image: np.ndarray, pts: int) -> None:
         """Queue one RGB uint8 frame (errors are reported by `close`)."""
         if image.shape[:2] != self._shape:
             raise FacedoubleError(f"frame size {image.shape[1]}x{image.shape[0]} differs from the segment's")
-        self._send(b"f" + int(pts).to_bytes(8, "little", signed=True) + np.ascontiguousarray(image).tobytes())
+        self._send(b"f", int(pts).to_bytes(8, "little", signed=True) + np.ascontiguousarray(image).tobytes())
 
     def close(self) -> None:
         """Finish the segment; raises FacedoubleError if the encoder failed."""
         self._send(b"c")
         try:
-            reply = self._conn.recv_bytes()
-        except (EOFError, OSError):
+            self._proc.stdin.flush()
+            size = int.from_bytes(_read_exact(self._proc.stdout, 8), "little")
+            reply = _read_exact(self._proc.stdout, size)
+        except (EOFError, OSError, ValueError):
             raise FacedoubleError("the video encoder process stopped unexpectedly") from None
         if reply != b"ok":
             raise FacedoubleError(f"video encoding failed: {reply.decode(errors='replace')}")
@@ -148,26 +154,37 @@ class EncoderProcess:
 
     def shutdown(self) -> None:
         """Stop the child process."""
-        with contextlib.suppress(FacedoubleError):
+        with contextlib.suppress(FacedoubleError, OSError, ValueError):
             self._send(b"q")
-        self._proc.join(timeout=10)
-        if self._proc.is_alive():
+            self._proc.stdin.close()
+        try:
+            self._proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
             self._proc.kill()
-        self._conn.close()
+            self._proc.wait()
+        self._proc.stdout.close()
 
 
-def _encoder_main(conn) -> None:  # noqa: ANN001 - multiprocessing Connection
-    """Child-process loop of EncoderProcess."""
+def _read_exact(stream, size: int) -> bytes:  # noqa: ANN001 - binary file
+    data = stream.read(size)
+    if len(data) != size:
+        raise EOFError
+    return data
+
+
+def _encoder_main() -> None:
+    """Child-process loop of EncoderProcess: read commands on stdin, reply to `close` on stdout."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is handled by the parent, which aborts us
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     writer: SegmentWriter | None = None
     error: str | None = None
     shape = (0, 0)
     while True:
         try:
-            msg = conn.recv_bytes()
-        except (EOFError, OSError):
+            kind = _read_exact(stdin, 1)
+            body = _read_exact(stdin, int.from_bytes(_read_exact(stdin, 8), "little"))
+        except EOFError:
             break
-        kind, body = msg[:1], msg[1:]
         try:
             if kind == b"o":
                 p = json.loads(body)
@@ -185,7 +202,9 @@ def _encoder_main(conn) -> None:  # noqa: ANN001 - multiprocessing Connection
                 elif writer is not None:
                     writer.abort()
                 writer = None
-                conn.send_bytes(b"ok" if error is None else error.encode())
+                reply = b"ok" if error is None else error.encode()
+                stdout.write(len(reply).to_bytes(8, "little") + reply)
+                stdout.flush()
             elif kind == b"a":
                 if writer is not None:
                     writer.abort()
@@ -279,3 +298,7 @@ def write_matte(path: Path, alpha: np.ndarray) -> None:
     if not ok:
         raise FacedoubleError(f"could not encode {path}")
     atomic_write_bytes(path, buf.tobytes())
+
+
+if __name__ == "__main__":
+    _encoder_main()
