@@ -5,25 +5,25 @@ spanning brows to chin) into the output square, shrunk by a padding factor per f
 
 | type  | padding | covers                                  |
 |-------|---------|-----------------------------------------|
-| half  | 0.00    | brows to chin, cheek to cheek            |
-| mid   | 0.0675  | half plus a margin                       |
-| full  | 0.2109  | the whole face, a little forehead        |
-| whole | 0.40    | face plus forehead and ears              |
-| head  | 0.70    | the whole head with some hair            |
+| half  | 0.00    | brows to lower lip, eye corner to corner |
+| mid   | 0.10    | brows to chin                            |
+| full  | 0.25    | the whole face from forehead to chin     |
+| whole | 0.45    | face plus forehead and ears              |
+| head  | 0.75    | the whole head with hair                 |
 
 Padding p means the template's unit square occupies the central 1/(1+2p) of the output side.
-`full` and larger types are shifted up a little so the forehead is included.
+The template is shifted up (FACE_TYPE_SHIFT) so that the chin, below the template, is included.
 """
 
 from __future__ import annotations
 
 FACE_TYPES: dict[str, float] = {
     "half": 0.0,
-    "mid": 0.0675,
-    "full": 0.2109375,
-    "whole": 0.40,
-    "head": 0.70,
+    "mid": 0.10,
+    "full": 0.25,
+    "whole": 0.45,
+    "head": 0.75,
 }
 
 # Vertical shift (fraction of the unit square, negative = up) that centres the covered area.
-FACE_TYPE_SHIFT: dict[str, float] = {"half": 0.0, "mid": 0.0, "full": -0.05, "whole": -0.12, "head": -0.20}
+FACE_TYPE_SHIFT: dict[str, float] = {"half": 0.0, "mid": -0.08, "full": -0.12, "whole": -0.12, "head": -0.1}

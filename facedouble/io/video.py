@@ -121,10 +121,7 @@ class FrameSource:
                 stream = container.streams.video[0]
                 stream.thread_type = "AUTO"
                 for av_frame in container.decode(stream):
-                    if av_frame.time is not None:
-                        last_time = float(av_frame.time)
-                    else:
-                        last_time = index / (self.info.fps or 25.0)
+                    last_time = float(av_frame.time) if av_frame.time is not None else index / (self.info.fps or 25.0)
                     yield Frame(index, last_time, av_frame.to_ndarray(format="rgb24"), f"{index:06d}")
                     index += 1
         except (av.error.FFmpegError, ValueError) as exc:
