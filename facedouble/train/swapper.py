@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from facedouble.config import from_dict
-from facedouble.errors import FacedoubleError
+from facedouble.errors import FacedoubleError, PolicyError
 from facedouble.train import checkpoint as ck
 from facedouble.train.models.presets import ModelConfig, build_model
 
@@ -61,6 +61,8 @@ class Swapper:
 def load_swapper(model_dir: str | Path, device: str = "cpu", batch_size: int = 16) -> Swapper:
     """Load the newest checkpoint of `model_dir` (sha256-verified) for inference."""
     loaded = ck.load_checkpoint(model_dir, with_optimizer=False)
+    if loaded.state.get("pretrain_only"):
+        raise PolicyError(f"{model_dir} is only pretrained; train it on a consented src faceset before swapping")
     cfg = from_dict(ModelConfig, loaded.state["model"])
     model = build_model(cfg)
     try:

@@ -190,6 +190,9 @@ class Trainer:
             _set_rng_state(ckpt.state["rng"])
             if self.consent is None:
                 self.consent = ckpt.state.get("consent")
+            self.pretrain_only = bool(ckpt.state.get("pretrain_only")) and train_cfg.pretrain
+        else:
+            self.pretrain_only = train_cfg.pretrain
         self.net: torch.nn.Module = self.model
         if self.world > 1:
             self.net = torch.nn.parallel.DistributedDataParallel(self.model)
@@ -256,6 +259,9 @@ class Trainer:
         return {"model": to_dict(self.mcfg), "train": to_dict(self.cfg), "iteration": self.iteration,
                 "rng": _rng_state(), "loss_history": self.history, "consent": self.consent,
                 "param_count": count_parameters(self.model), "world_size": self.world,
+                # A model trained only in pretrain mode has a src decoder for an unconsented identity:
+                # the swapper refuses it until it is trained on a consented src faceset.
+                "pretrain_only": self.pretrain_only,
                 "src": str(self.src_dir), "dst": str(self.dst_dir)}
 
     def save(self) -> None:

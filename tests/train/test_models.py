@@ -32,7 +32,7 @@ def test_forward_and_swap_shapes(arch: str, opts: str) -> None:
     assert out["src_rgb"].shape == (2, 3, 64, 64) and out["src_mask"].shape == (2, 1, 64, 64)
     assert out["dst_rgb"].shape == (1, 3, 64, 64) and out["dst_mask"].shape == (1, 1, 64, 64)
     assert rgb.shape == (2, 3, 64, 64) and mask.shape == (2, 1, 64, 64)
-    assert 0 <= float(rgb.min()) and float(rgb.max()) <= 1
+    assert float(rgb.min()) >= 0 and float(rgb.max()) <= 1
 
 
 def test_swap_uses_src_decoder_for_df() -> None:
