@@ -39,7 +39,8 @@ class Downscale(nn.Module):
         self.conv = conv(in_ch, out_ch, k, stride=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.leaky_relu(self.conv(x), 0.1)
+        # in place: the conv output is not needed by any backward (leaky ReLU's own uses its output)
+        return F.leaky_relu(self.conv(x), 0.1, inplace=True)
 
 
 class Upscale(nn.Module):
@@ -50,7 +51,7 @@ class Upscale(nn.Module):
         self.conv = conv(in_ch, out_ch * 4, k)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.pixel_shuffle(F.leaky_relu(self.conv(x), 0.1), 2)
+        return F.pixel_shuffle(F.leaky_relu(self.conv(x), 0.1, inplace=True), 2)
 
 
 class ResidualBlock(nn.Module):
@@ -62,8 +63,8 @@ class ResidualBlock(nn.Module):
         self.conv2 = conv(ch, ch, k)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv2(F.leaky_relu(self.conv1(x), 0.2))
-        return F.leaky_relu(x + y, 0.2)
+        y = self.conv2(F.leaky_relu(self.conv1(x), 0.2, inplace=True))
+        return F.leaky_relu(x + y, 0.2, inplace=True)
 
 
 class Encoder(nn.Module):
