@@ -71,7 +71,7 @@ def run_one(preset_name: str, batch: int, precision: str, iters: int, warmup: in
     # A Trainer without its data/consent setup: only model, optimizer and the step are needed.
     tr = Trainer.__new__(Trainer)
     tr.mcfg, tr.cfg = cfg, TrainConfig(batch_size=batch, bf16=precision == "bf16", channels_last=True)
-    tr.device, tr.iteration = torch.device("cpu"), 0
+    tr.device, tr.iteration, tr.world, tr.aux, tr.aux_opts = torch.device("cpu"), 0, 1, {}, {}
     torch.manual_seed(0)
     tr.model = build_model(cfg).to(memory_format=torch.channels_last)
     tr.net = tr.model

@@ -3,7 +3,9 @@
 Layout of a model folder::
 
     latest.json            pointer to the newest complete checkpoint, with each file's sha256
-    ckpt-<iter>-<id>/      weights.safetensors, optimizer.safetensors, state.json
+    ckpt-<iter>-<id>/      weights.safetensors   the model (all merge needs; its sha256 = model hash)
+                           training.safetensors  optimizer states, discriminator weights
+                           state.json
     loss.csv, preview.png  derived views, rewritten atomically at each save
 
 A checkpoint directory is filled first (each file written atomically) and only then does the
@@ -32,7 +34,7 @@ from facedouble.io.atomic import atomic_write_bytes, atomic_write_json
 FORMAT = 1
 LATEST = "latest.json"
 WEIGHTS = "weights.safetensors"
-OPTIMIZER = "optimizer.safetensors"
+TRAINING = "training.safetensors"
 STATE = "state.json"
 
 
@@ -42,7 +44,8 @@ class Checkpoint:
 
     path: Path
     weights: dict[str, torch.Tensor]
-    optimizer: dict[str, Any] | None  # a torch optimizer state_dict, or None if not loaded
+    optimizers: dict[str, dict[str, Any]]  # name -> torch optimizer state_dict ({} if not loaded)
+    aux_weights: dict[str, dict[str, torch.Tensor]]  # name -> state_dict of a training-only module
     state: dict[str, Any]
     weights_sha256: str
 
@@ -56,34 +59,53 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def optimizer_to_safetensors(sd: dict[str, Any]) -> bytes:
-    """Serialize an optimizer state_dict: tensors as safetensors, everything else as JSON metadata."""
-    tensors, scalars = {}, {}
-    for pid, st in sd["state"].items():
-        for name, value in st.items():
-            if isinstance(value, torch.Tensor):
-                tensors[f"{pid}/{name}"] = value.detach().contiguous().cpu()
-            else:
-                scalars[f"{pid}/{name}"] = value
-    meta = {"param_groups": json.dumps(sd["param_groups"]), "scalars": json.dumps(scalars)}
+def training_to_safetensors(optimizers: dict[str, dict[str, Any]],
+                            aux: dict[str, dict[str, torch.Tensor]] | None = None) -> bytes:
+    """Serialize optimizer state_dicts (+ training-only module weights) as one safetensors file.
+
+    Tensors are stored as `optim/<name>/<param id>/<key>` and `aux/<name>/<key>`; non-tensor values
+    and param_groups go into the JSON metadata.
+    """
+    tensors, scalars, groups = {}, {}, {}
+    for oname, sd in optimizers.items():
+        groups[oname] = sd["param_groups"]
+        for pid, st in sd["state"].items():
+            for key, value in st.items():
+                if isinstance(value, torch.Tensor):
+                    tensors[f"optim/{oname}/{pid}/{key}"] = value.detach().contiguous().cpu()
+                else:
+                    scalars[f"{oname}/{pid}/{key}"] = value
+    for mname, sd in (aux or {}).items():
+        for key, value in sd.items():
+            tensors[f"aux/{mname}/{key}"] = value.detach().contiguous().cpu()
+    meta = {"param_groups": json.dumps(groups), "scalars": json.dumps(scalars)}
     return st_save(tensors, metadata=meta)
 
 
-def optimizer_from_safetensors(data: bytes) -> dict[str, Any]:
-    """Inverse of `optimizer_to_safetensors`."""
+def training_from_safetensors(data: bytes) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, torch.Tensor]]]:
+    """Inverse of `training_to_safetensors`: (optimizer state_dicts, aux module state_dicts)."""
     tensors = st_load(data)
     # The metadata lives in the safetensors JSON header: 8-byte little-endian length, then JSON.
     header_len = int.from_bytes(data[:8], "little")
     meta = json.loads(data[8:8 + header_len]).get("__metadata__", {})
-    state: dict[int, dict[str, Any]] = {}
-    for key, value in list(tensors.items()) + list(json.loads(meta.get("scalars", "{}")).items()):
-        pid, name = key.split("/", 1)
-        state.setdefault(int(pid), {})[name] = value
-    return {"state": state, "param_groups": json.loads(meta["param_groups"])}
+    groups = json.loads(meta["param_groups"])
+    optimizers: dict[str, dict[str, Any]] = {n: {"state": {}, "param_groups": g} for n, g in groups.items()}
+    aux: dict[str, dict[str, torch.Tensor]] = {}
+    entries = [(k.split("/", 1)[1], v) for k, v in tensors.items() if k.startswith("optim/")]
+    entries += list(json.loads(meta.get("scalars", "{}")).items())
+    for key, value in entries:
+        oname, pid, name = key.split("/", 2)
+        optimizers[oname]["state"].setdefault(int(pid), {})[name] = value
+    for key, value in tensors.items():
+        if key.startswith("aux/"):
+            _, mname, name = key.split("/", 2)
+            aux.setdefault(mname, {})[name] = value
+    return optimizers, aux
 
 
-def save_checkpoint(model_dir: str | Path, weights: dict[str, torch.Tensor], optimizer: dict[str, Any],
-                    state: dict[str, Any], keep: int = 3) -> Path:
+def save_checkpoint(model_dir: str | Path, weights: dict[str, torch.Tensor],
+                    optimizers: dict[str, dict[str, Any]], state: dict[str, Any], keep: int = 3,
+                    aux: dict[str, dict[str, torch.Tensor]] | None = None) -> Path:
     """Write a complete checkpoint, publish it via latest.json, prune to the newest `keep`."""
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -93,9 +115,9 @@ def save_checkpoint(model_dir: str | Path, weights: dict[str, torch.Tensor], opt
     weights_bytes = st_save({k: v.detach().contiguous().cpu() for k, v in weights.items()},
                             metadata={"format": str(FORMAT)})
     atomic_write_bytes(ckpt / WEIGHTS, weights_bytes)
-    atomic_write_bytes(ckpt / OPTIMIZER, optimizer_to_safetensors(optimizer))
+    atomic_write_bytes(ckpt / TRAINING, training_to_safetensors(optimizers, aux))
     atomic_write_json(ckpt / STATE, {**state, "format": FORMAT})
-    files = {f: sha256_file(ckpt / f) for f in (WEIGHTS, OPTIMIZER, STATE)}
+    files = {f: sha256_file(ckpt / f) for f in (WEIGHTS, TRAINING, STATE)}
     previous = _read_latest(model_dir) if (model_dir / LATEST).exists() else {"history": []}
     history = [h for h in previous.get("history", []) if (model_dir / h).is_dir()] + [name]
     history = history[-max(1, keep):]
@@ -155,6 +177,6 @@ def load_checkpoint(model_dir: str | Path, with_optimizer: bool = True) -> Check
     ckpt, files = checkpoint_dir(model_dir)
     weights_bytes = _verified_bytes(ckpt / WEIGHTS, files[WEIGHTS])
     state = json.loads(_verified_bytes(ckpt / STATE, files[STATE]))
-    optimizer = optimizer_from_safetensors(_verified_bytes(ckpt / OPTIMIZER, files[OPTIMIZER])) \
-        if with_optimizer else None
-    return Checkpoint(ckpt, st_load(weights_bytes), optimizer, state, files[WEIGHTS])
+    optimizers, aux = training_from_safetensors(_verified_bytes(ckpt / TRAINING, files[TRAINING])) \
+        if with_optimizer else ({}, {})
+    return Checkpoint(ckpt, st_load(weights_bytes), optimizers, aux, state, files[WEIGHTS])

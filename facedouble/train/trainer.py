@@ -28,7 +28,8 @@ from facedouble.io.atomic import atomic_write_bytes, atomic_write_json, atomic_w
 from facedouble.log import get_logger
 from facedouble.train import checkpoint as ck
 from facedouble.train.data import AugmentConfig, BatchSource, FaceBank
-from facedouble.train.losses import identity_loss, ssim
+from facedouble.train.losses import identity_loss, ssim, training_mask
+from facedouble.train.models.discriminators import CodeDiscriminator, PatchDiscriminator, bce
 from facedouble.train.models.presets import ModelConfig, build_model, count_parameters, preset
 from facedouble.train.optim import make_optimizer
 
@@ -46,6 +47,9 @@ class TrainConfig:
     clipnorm: float = 0.0  # global gradient-norm clip; 0 = off (DFL's clipgrad uses 1.0)
     masked_training: bool = True
     eyes_mouth_prio: bool = False
+    gan_power: float = 0.0  # 0..1 weight of the patch-GAN loss on src->src; 0 = off
+    gan_dims: int = 16
+    true_face_power: float = 0.0  # weight of the code-discriminator loss (DF only); 0 = off
     bf16: bool = False  # bf16 autocast (fp32 master weights); on CPU needs AVX-512 BF16/AMX to pay off
     channels_last: bool = True
     compile: bool = False  # torch.compile the model
@@ -174,17 +178,34 @@ class Trainer:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.opt = make_optimizer(train_cfg.optimizer, self.model.parameters(), train_cfg.lr,
                                   train_cfg.lr_dropout)
+        # Training-only modules (discriminators), each with its own optimizer of the same kind.
+        self.aux: dict[str, torch.nn.Module] = {}
+        if train_cfg.gan_power > 0:
+            self.aux["gan"] = PatchDiscriminator(train_cfg.gan_dims)
+        if train_cfg.true_face_power > 0:
+            if model_cfg.arch != "df":
+                raise FacedoubleError("true_face_power needs a DF model (as in DeepFaceLab)")
+            low = model_cfg.resolution // (32 if "d" in model_cfg.opts else 16)
+            self.aux["true_face"] = CodeDiscriminator(model_cfg.ae_dims, low if "t" in model_cfg.opts else low * 2)
+        self.aux = {k: m.to(self.device) for k, m in self.aux.items()}
+        self.aux_opts = {k: make_optimizer(train_cfg.optimizer, m.parameters(), train_cfg.lr, 1.0)
+                         for k, m in self.aux.items()}
         self.iteration, self.history = 0, []
         if ckpt is not None:
             self.model.load_state_dict(ckpt.weights)
             if ckpt.state["train"]["optimizer"] == train_cfg.optimizer:
-                self.opt.load_state_dict(ckpt.optimizer)
+                self.opt.load_state_dict(ckpt.optimizers["model"])
                 for g in self.opt.param_groups:  # options changed on the command line win
                     g["lr"] = train_cfg.lr
                     if "lr_dropout" in g:
                         g["lr_dropout"] = train_cfg.lr_dropout
             else:
                 log.warning("optimizer changed to %s: its state starts fresh", train_cfg.optimizer)
+            for name, module in self.aux.items():  # a discriminator switched on later starts fresh
+                if name in ckpt.aux_weights:
+                    module.load_state_dict(ckpt.aux_weights[name])
+                    if name in ckpt.optimizers and ckpt.state["train"]["optimizer"] == train_cfg.optimizer:
+                        self.aux_opts[name].load_state_dict(ckpt.optimizers[name])
             self.iteration = int(ckpt.state["iteration"])
             self.history = [list(h) for h in ckpt.state["loss_history"]]
             _set_rng_state(ckpt.state["rng"])
@@ -244,6 +265,8 @@ class Trainer:
             losses.append(identity_loss(out[f"{side}_rgb"], out[f"{side}_mask"], t[f"{side}_target"],
                                         t[f"{side}_mask"], res, em, masked=self.cfg.masked_training).mean())
         loss = losses[0] + losses[1]
+        if self.aux:
+            loss = loss + self._adversarial_g_loss(out, t, amp)
         if not torch.isfinite(loss):
             raise FacedoubleError(f"loss became {loss.item()} at iteration {self.iteration}; lower --lr")
         self.opt.zero_grad(set_to_none=True)
@@ -251,7 +274,45 @@ class Trainer:
         if self.cfg.clipnorm > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clipnorm)
         self.opt.step()
+        if self.aux:
+            self._discriminator_step(out, t, amp)
         return float(losses[0].detach()), float(losses[1].detach())
+
+    def _gan_pair(self, out: dict[str, torch.Tensor], t: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        m = training_mask(t["src_mask"], self.mcfg.resolution)
+        return t["src_target"] * m, out["src_rgb"] * m
+
+    def _adversarial_g_loss(self, out: dict[str, torch.Tensor], t: dict[str, torch.Tensor], amp) -> torch.Tensor:
+        """Generator side: fool the patch discriminator (src->src) and the code discriminator (dst code)."""
+        loss = torch.zeros((), device=self.device)
+        with amp:
+            if "gan" in self.aux:
+                loss = loss + self.cfg.gan_power * bce(self.aux["gan"](self._gan_pair(out, t)[1]), True)
+            if "true_face" in self.aux:
+                loss = loss + self.cfg.true_face_power * bce(self.aux["true_face"](out["dst_code"]), True)
+        return loss
+
+    def _discriminator_step(self, out: dict[str, torch.Tensor], t: dict[str, torch.Tensor], amp) -> None:
+        """Discriminator side, on detached generator outputs; grads averaged by hand under DDP."""
+        loss = torch.zeros((), device=self.device)
+        with amp:
+            if "gan" in self.aux:
+                real, fake = self._gan_pair(out, t)
+                d = self.aux["gan"]
+                loss = loss + bce(d(real), True) + bce(d(fake.detach()), False)
+            if "true_face" in self.aux:
+                d = self.aux["true_face"]
+                loss = loss + 0.5 * (bce(d(out["src_code"].detach()), True) + bce(d(out["dst_code"].detach()), False))
+        for o in self.aux_opts.values():
+            o.zero_grad(set_to_none=True)
+        loss.backward()
+        for name, module in self.aux.items():
+            if self.world > 1:
+                for p in module.parameters():
+                    if p.grad is not None:
+                        dist.all_reduce(p.grad)
+                        p.grad /= self.world
+            self.aux_opts[name].step()
 
     # -- persistence -------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -268,8 +329,9 @@ class Trainer:
         """Checkpoint (rank 0 only), loss.csv and a preview."""
         if self.rank != 0:
             return
-        ck.save_checkpoint(self.model_dir, self.model.state_dict(), self.opt.state_dict(), self.state(),
-                           self.cfg.keep_last)
+        optimizers = {"model": self.opt.state_dict(), **{k: o.state_dict() for k, o in self.aux_opts.items()}}
+        ck.save_checkpoint(self.model_dir, self.model.state_dict(), optimizers, self.state(), self.cfg.keep_last,
+                           aux={k: m.state_dict() for k, m in self.aux.items()})
         rows = ["iteration,src_loss,dst_loss"] + [f"{i},{s:.6f},{d:.6f}" for i, s, d in self.history]
         atomic_write_text(self.model_dir / "loss.csv", "\n".join(rows) + "\n")
         self.write_preview()

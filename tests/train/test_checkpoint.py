@@ -22,17 +22,24 @@ from tests.train.conftest import train_tiny
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_optimizer_state_round_trips_without_pickle() -> None:
+def test_training_state_round_trips_without_pickle() -> None:
+    from facedouble.train.optim import AdaBelief
+
     p = torch.nn.Parameter(torch.randn(3, 4))
-    for opt in (torch.optim.Adam([p], lr=1e-3), __import__("facedouble.train.optim", fromlist=["x"]).AdaBelief([p])):
+    opts = {"adam": torch.optim.Adam([p], lr=1e-3), "adabelief": AdaBelief([p], lr_dropout=0.5)}
+    for opt in opts.values():
         p.grad = torch.randn(3, 4)
         opt.step()
+    aux = {"gan": {"w": torch.randn(2, 2)}}
+    back, back_aux = ck.training_from_safetensors(
+        ck.training_to_safetensors({k: o.state_dict() for k, o in opts.items()}, aux))
+    assert torch.equal(back_aux["gan"]["w"], aux["gan"]["w"])
+    for name, opt in opts.items():
         sd = opt.state_dict()
-        back = ck.optimizer_from_safetensors(ck.optimizer_to_safetensors(sd))
-        assert back["param_groups"] == json.loads(json.dumps(sd["param_groups"]))
+        assert back[name]["param_groups"] == json.loads(json.dumps(sd["param_groups"]))
         for k, v in sd["state"][0].items():
-            assert torch.equal(torch.as_tensor(back["state"][0][k]), torch.as_tensor(v))
-        opt.load_state_dict(back)  # torch accepts it
+            assert torch.equal(torch.as_tensor(back[name]["state"][0][k]), torch.as_tensor(v))
+        opt.load_state_dict(back[name])  # torch accepts it
 
 
 def test_resume_is_exact(face_dirs, tmp_path: Path) -> None:
@@ -53,9 +60,24 @@ def test_resume_is_exact(face_dirs, tmp_path: Path) -> None:
     assert (tmp_path / "resumed" / "preview.png").stat().st_size > 1000
 
 
+def test_gan_and_true_face_state_is_checkpointed(face_dirs, tmp_path: Path) -> None:
+    from facedouble.train.swapper import load_swapper
+
+    opts = dict(gan_power=0.1, true_face_power=0.1)
+    train_tiny(tmp_path / "m", *face_dirs, iters=2, **opts)
+    c = ck.load_checkpoint(tmp_path / "m")
+    assert set(c.aux_weights) == {"gan", "true_face"} and set(c.optimizers) == {"model", "gan", "true_face"}
+    assert not any(k.startswith(("gan", "true_face")) for k in c.weights)  # weights = the swap model only
+    result = train_tiny(tmp_path / "m", *face_dirs, iters=3, **opts)
+    assert result["iteration"] == 3
+    after = ck.load_checkpoint(tmp_path / "m").aux_weights["gan"]
+    assert any(not torch.equal(after[k], c.aux_weights["gan"][k]) for k in after)  # resumed and trained
+    load_swapper(tmp_path / "m")
+
+
 def test_keep_last_prunes_old_checkpoints(tmp_path: Path) -> None:
     w = {"x": torch.zeros(2)}
-    opt = {"state": {}, "param_groups": [{"lr": 1.0, "params": [0]}]}
+    opt = {"model": {"state": {}, "param_groups": [{"lr": 1.0, "params": [0]}]}}
     for i in range(5):
         ck.save_checkpoint(tmp_path, w, opt, {"iteration": i}, keep=2)
     dirs = sorted(p.name for p in tmp_path.glob("ckpt-*"))
@@ -114,7 +136,7 @@ KILLER = textwrap.dedent('''
 ''')
 
 
-@pytest.mark.parametrize("target", ["optimizer.safetensors", "latest.json"])
+@pytest.mark.parametrize("target", ["training.safetensors", "latest.json"])
 def test_kill_9_during_checkpoint_write_keeps_previous(trained_model: Path, face_dirs, tmp_path: Path,
                                                        target: str) -> None:
     model = tmp_path / "m"

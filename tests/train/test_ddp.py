@@ -16,8 +16,9 @@ REPO = Path(__file__).resolve().parents[2]
 def test_torchrun_two_processes_keep_identical_weights(face_dirs, tmp_path: Path) -> None:
     model = tmp_path / "m"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "facedouble", "train", "--src", str(face_dirs[0]), "--model", str(model), "--preset", "tiny",
-           "--pretrain", "--max-iters", "3", "--batch-size", "2", "--workers", "0", "--threads", "1"]
+           str(REPO / "tests" / "train" / "train_cli.py"), "train", "--src", str(face_dirs[0]), "--model",
+           str(model), "--preset", "tiny", "--pretrain", "--max-iters", "3", "--batch-size", "2", "--workers", "0",
+           "--threads", "1"]
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from facedouble.cli import main
 from facedouble.errors import FacedoubleError
 from facedouble.faceset import Faceset
 from facedouble.train import checkpoint as ck
 from facedouble.train.swapper import load_swapper
+from tests.train.train_cli import main
 
 
 @pytest.fixture(scope="module")

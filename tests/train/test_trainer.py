@@ -90,8 +90,8 @@ def test_pretrain_needs_no_dst_but_cannot_swap(face_dirs, tmp_path: Path, monkey
 def test_ctrl_c_saves_before_exit(face_dirs, tmp_path: Path) -> None:
     model = tmp_path / "m"
     log = tmp_path / "stderr.txt"
-    cmd = [sys.executable, "-m", "facedouble", "train", "--src", str(face_dirs[0]), "--model", str(model),
-           "--preset", "tiny", "--pretrain", "--batch-size", "2", "--workers", "0"]
+    cmd = [sys.executable, str(REPO / "tests" / "train" / "train_cli.py"), "train", "--src", str(face_dirs[0]),
+           "--model", str(model), "--preset", "tiny", "--pretrain", "--batch-size", "2", "--workers", "0"]
     with open(log, "wb") as err:
         proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=err)
         deadline = time.monotonic() + 240

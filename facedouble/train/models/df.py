@@ -30,7 +30,8 @@ class DF(nn.Module):
         src_code, dst_code = codes.split([src.shape[0], dst.shape[0]])
         src_rgb, src_mask = self.decoder_src(src_code)
         dst_rgb, dst_mask = self.decoder_dst(dst_code)
-        return {"src_rgb": src_rgb, "src_mask": src_mask, "dst_rgb": dst_rgb, "dst_mask": dst_mask}
+        return {"src_rgb": src_rgb, "src_mask": src_mask, "dst_rgb": dst_rgb, "dst_mask": dst_mask,
+                "src_code": src_code, "dst_code": dst_code}
 
     def swap(self, dst: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """dst->src: (rgb N3HW, mask N1HW), both in [0,1]."""
