@@ -415,9 +415,10 @@ class Trainer:
         if self.world <= 1:
             return []
         mine = torch.frombuffer(bytearray(bytes.fromhex(weights_digest(self.model))), dtype=torch.uint8)
-        gathered = [torch.empty(32, dtype=torch.uint8) for _ in range(self.world)]
+        mine = mine.to(self.device)  # NCCL gathers device tensors only
+        gathered = [torch.empty(32, dtype=torch.uint8, device=self.device) for _ in range(self.world)]
         dist.all_gather(gathered, mine)
-        return [bytes(g.tolist()).hex() for g in gathered]
+        return [bytes(g.cpu().tolist()).hex() for g in gathered]
 
     def close(self) -> None:
         """Stop workers (and leave the process group to the caller)."""
