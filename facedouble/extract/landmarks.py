@@ -115,3 +115,16 @@ class FaceMeshLandmarker:
         centre = (landmarks68.max(0) + landmarks68.min(0)) / 2
         extent = CROP_SCALE * max(span) * 0.95
         return self._run(frame_rgb, levelled_crop(left, right, centre, extent))
+
+
+LANDMARKERS = {"mediapipe": FaceMeshLandmarker}
+
+
+def get_landmarker(name: str = "mediapipe") -> FaceMeshLandmarker:
+    """Instantiate the landmark backend registered under `name`."""
+    from facedouble.errors import FacedoubleError
+
+    try:
+        return LANDMARKERS[name]()
+    except KeyError:
+        raise FacedoubleError(f"unknown landmark model {name!r}; choose from {', '.join(LANDMARKERS)}") from None

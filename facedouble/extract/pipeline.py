@@ -1,22 +1,24 @@
 """`extract` as a Python API: footage -> faceset folder of aligned faces with embedded metadata.
 
-Two passes over the decoded frames:
-1. analyse: detect (every `detect_every` frames, or whenever a track is lost), follow each face with the
-   mesh model on a crop from its previous landmarks, associate faces to tracks, fill short gaps, smooth.
-   The result is cached in the output folder (`.extract-analysis.npz`, numeric arrays only), so an
-   interrupted run does not redo it.
-2. write: decode again, warp each face with its transform, add the identity embedding, write the face
-   image atomically. Faces already on disk are skipped, so a re-run resumes where it stopped.
+One streaming pass, three overlapping stages:
+- decode runs in a background thread;
+- the main thread tracks: the detector runs every `detect_every` frames (or when a track is lost), and
+  between detections each face is followed by the mesh model on a crop from its previous landmarks;
+- a frame is finalised once the tracker is `max_gap + 1 + smoothing radius` frames past it, so short
+  gaps can be filled from both neighbours and the smoothing window is complete; its faces are then
+  warped, embedded and written atomically by a small thread pool.
+Faces already on disk are skipped, so re-running an interrupted job resumes it (the cheap tracking is
+redone, the expensive writing is not).
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
-import hashlib
 import queue
 import threading
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -28,17 +30,15 @@ from facedouble.extract.align import face_transform, invert, transform_points, w
 from facedouble.extract.detectors import get_detector
 from facedouble.extract.facetypes import FACE_TYPES
 from facedouble.extract.identity import SAME_PERSON_DISTANCE, IdentityEmbedder, distance
-from facedouble.extract.landmarks import FaceMeshLandmarker
+from facedouble.extract.landmarks import get_landmarker
 from facedouble.extract.track import FaceObs, fill_gaps, iou, landmark_box, smooth_tracks
 from facedouble.faceset.meta import FaceMeta, write_face
-from facedouble.io.atomic import atomic_open, atomic_write_json
-from facedouble.io.video import Frame, open_source
+from facedouble.io.atomic import atomic_write_json
+from facedouble.io.video import Frame, FrameSource, open_source
 from facedouble.log import get_logger
 
 log = get_logger(__name__)
-ANALYSIS_FILE = ".extract-analysis.npz"
 REPORT_FILE = "extract-report.json"
-ANALYSIS_VERSION = 1
 
 
 @dataclasses.dataclass
@@ -48,6 +48,7 @@ class ExtractConfig:
     face_type: str = "full"
     size: int = 256
     detector: str = "retinaface"
+    landmarks: str = "mediapipe"
     image_format: str = "png"  # png | jpg
     jpeg_quality: int = 95
     every_nth: int = 1  # analyse every Nth frame
@@ -55,7 +56,7 @@ class ExtractConfig:
     max_gap: int = 5  # missed frames between two hits that are filled by interpolation
     smooth: float = 0.0  # landmark smoothing sigma in frames (0 = off)
     # Identity embedding on every Nth face of a track: dlib's ResNet costs ~40-80 ms a face on a CPU core.
-    embed_every: int = 10
+    embed_every: int = 25
     reference: str | None = None  # image or faceset: keep only faces of this person
     reference_threshold: float = SAME_PERSON_DISTANCE
     max_faces: int = 8  # per frame
@@ -73,12 +74,6 @@ class ExtractConfig:
         if self.every_nth < 1 or self.detect_every < 1 or self.embed_every < 1:
             raise FacedoubleError("--every-nth, --detect-every and --embed-every must be >= 1")
 
-    def analysis_key(self, source: str) -> str:
-        """Hash of everything pass 1 depends on: a cached analysis is reused only if it matches."""
-        keys = (ANALYSIS_VERSION, str(Path(source).resolve()), Path(source).stat().st_mtime_ns, self.detector,
-                self.every_nth, self.detect_every, self.max_gap, self.max_faces)
-        return hashlib.sha256(repr(keys).encode()).hexdigest()[:16]
-
 
 @dataclasses.dataclass
 class ExtractReport:
@@ -91,6 +86,7 @@ class ExtractReport:
     faces_skipped_existing: int = 0
     faces_rejected_reference: int = 0
     faces_interpolated: int = 0
+    shot_cuts: int = 0
     frames_without_face: list[int] = dataclasses.field(default_factory=list)
     tracks: dict[int, int] = dataclasses.field(default_factory=dict)  # track id -> faces
 
@@ -120,25 +116,58 @@ def _prefetch(frames: Iterator[Frame], depth: int = 8) -> Iterator[Frame]:
         yield item
 
 
+# Shot cuts. A cut is suspected when the 32x24 grey thumbnail of the frame changed by more than
+# CUT_THRESHOLD (mean absolute difference, 0-255) since the track was last seen (GRID: <= 0.8 inside a
+# shot, >= 10 at cuts). An occlusion changes the frame as much, so the track is only split if its face
+# also changed: normalised correlation of 24 px aligned grey faces below FACE_SAME_NCC (GRID: >= 0.94
+# for consecutive frames of one person, <= 0.89 across cuts between speakers).
+CUT_THRESHOLD = 6.0
+FACE_SAME_NCC = 0.92
+
+
+def _frame_thumb(image: np.ndarray) -> np.ndarray:
+    thumb = cv2.resize(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), (32, 24), interpolation=cv2.INTER_AREA)
+    return thumb.astype(np.float32)
+
+
+def _face_thumb(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    face = cv2.warpAffine(image, face_transform(landmarks, "half", 24), (24, 24), flags=cv2.INTER_AREA)
+    grey = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY).astype(np.float32).ravel()
+    grey -= grey.mean()
+    return grey / max(float(np.linalg.norm(grey)), 1e-6)
+
+
+@dataclasses.dataclass
+class _Track:
+    last: int  # analysed position last seen
+    landmarks: np.ndarray
+    score: float
+    frame_thumb: np.ndarray
+    face_thumb: np.ndarray
+
+
 class _Tracker:
-    """Detector + mesh tracking over the analysed frames."""
+    """Detector + mesh tracking over the analysed frames; a track is split where the shot cuts."""
 
     def __init__(self, cfg: ExtractConfig):
         self.cfg = cfg
         self.detector = get_detector(cfg.detector)
-        self.mesher = FaceMeshLandmarker()
-        self.active: dict[int, tuple[int, np.ndarray, float]] = {}  # id -> (last frame, landmarks, score)
+        self.mesher = get_landmarker(cfg.landmarks)
+        self.active: dict[int, _Track] = {}
         self.next_id = 0
+        self.cuts = 0
 
     def step(self, pos: int, image: np.ndarray) -> list[FaceObs]:
+        """Faces in the frame at analysed position `pos`, each with its track id."""
+        frame_thumb = _frame_thumb(image)
         found: list[FaceObs] = []
-        for tid, (last, lms, score) in list(self.active.items()):
-            if pos - last > self.cfg.max_gap + 1:
+        for tid, track in list(self.active.items()):
+            if pos - track.last > self.cfg.max_gap + 1:
                 del self.active[tid]
                 continue
-            res = self.mesher.from_landmarks(image, lms)
-            if res is not None and self._plausible(res.landmarks, lms):
-                found.append(FaceObs(pos, tid, res.mesh, res.landmarks, score))
+            res = self.mesher.from_landmarks(image, track.landmarks)
+            if res is not None and self._plausible(res.landmarks, track.landmarks):
+                found.append(FaceObs(pos, tid, res.mesh, res.landmarks, track.score))
         need_detect = pos % self.cfg.detect_every == 0 or len(found) < len(self.active) or not self.active
         if need_detect:
             for det in self.detector.detect(image)[: self.cfg.max_faces]:
@@ -148,8 +177,8 @@ class _Tracker:
                 if res is None:
                     continue
                 box = landmark_box(res.landmarks)
-                match = [tid for tid, (_, lms, _) in self.active.items()
-                         if tid not in {o.track_id for o in found} and iou(box, landmark_box(lms)) > 0.3]
+                match = [tid for tid, track in self.active.items()
+                         if tid not in {o.track_id for o in found} and iou(box, landmark_box(track.landmarks)) > 0.3]
                 tid = match[0] if match else self.next_id
                 if not match:
                     self.next_id += 1
@@ -160,8 +189,17 @@ class _Tracker:
         for obs in found:
             if all(iou(landmark_box(obs.landmarks), landmark_box(k.landmarks)) < 0.5 for k in kept):
                 kept.append(obs)
+        split = False
         for obs in kept:
-            self.active[obs.track_id] = (pos, obs.landmarks, obs.score)
+            face_thumb = _face_thumb(image, obs.landmarks)
+            track = self.active.get(obs.track_id)
+            if (track is not None and np.abs(frame_thumb - track.frame_thumb).mean() > CUT_THRESHOLD
+                    and float(face_thumb @ track.face_thumb) < FACE_SAME_NCC):
+                del self.active[obs.track_id]  # a cut to another face: never fill or smooth across it
+                obs.track_id, self.next_id = self.next_id, self.next_id + 1
+                split = True
+            self.active[obs.track_id] = _Track(pos, obs.landmarks, obs.score, frame_thumb, face_thumb)
+        self.cuts += split
         return kept
 
     @staticmethod
@@ -171,67 +209,6 @@ class _Tracker:
         new_span = np.ptp(new, 0).max()
         shift = np.linalg.norm(new.mean(0) - old.mean(0))
         return 0.6 < new_span / old_span < 1.6 and shift < 0.5 * old_span
-
-
-def _analyse(source: str, cfg: ExtractConfig, out_dir: Path) -> dict[str, np.ndarray]:
-    cache = out_dir / ANALYSIS_FILE
-    key = cfg.analysis_key(source)
-    if cache.exists():
-        try:
-            with np.load(cache, allow_pickle=False) as data:
-                if str(data["key"]) == key:
-                    log.info("reusing the analysis from an earlier run (%s)", cache.name)
-                    return {k: data[k] for k in data.files}
-        except (OSError, ValueError, KeyError):
-            log.warning("ignoring unreadable analysis cache %s", cache)
-    src = open_source(source)
-    tracker = _Tracker(cfg)
-    observations: list[FaceObs] = []
-    frame_index, timestamps, frames_read = [], [], 0
-    total = src.info.frame_count
-    bar = tqdm(total=total, unit="frame", desc="analyse", disable=not cfg.progress, dynamic_ncols=True)
-    try:
-        for frame in _prefetch(iter(src)):
-            frames_read += 1
-            bar.update(1)
-            if frame.index % cfg.every_nth:
-                continue
-            pos = len(frame_index)
-            frame_index.append(frame.index)
-            timestamps.append(frame.timestamp)
-            observations += tracker.step(pos, frame.image)
-            bar.set_postfix(faces=len(observations), refresh=False)
-    finally:
-        bar.close()
-        tracker.mesher.close()
-    observations = fill_gaps(observations, cfg.max_gap)
-    frame_size = (src.info.width, src.info.height)
-    n = len(observations)
-    result = {
-        "key": np.array(key),
-        "frames_read": np.array(frames_read),
-        "frame_size": np.array(frame_size),
-        "frame_index": np.array(frame_index, np.int64),
-        "timestamp": np.array(timestamps, np.float64),
-        "obs_frame": np.array([o.frame for o in observations], np.int64).reshape(n),
-        "obs_track": np.array([o.track_id for o in observations], np.int64).reshape(n),
-        "obs_score": np.array([o.score for o in observations], np.float64).reshape(n),
-        "obs_interpolated": np.array([o.interpolated for o in observations], bool).reshape(n),
-        "obs_mesh": np.array([o.mesh for o in observations], np.float64).reshape(n, 478, 2),
-        "obs_landmarks": np.array([o.landmarks for o in observations], np.float64).reshape(n, 68, 2),
-    }
-    if n:  # nothing is written for footage without faces
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with atomic_open(cache) as handle:
-            np.savez(handle, **result)
-    return result
-
-
-def _observations(analysis: dict[str, np.ndarray], smooth: float) -> list[FaceObs]:
-    obs = [FaceObs(int(f), int(t), m, lm, float(s), bool(i)) for f, t, m, lm, s, i in zip(
-        analysis["obs_frame"], analysis["obs_track"], analysis["obs_mesh"], analysis["obs_landmarks"],
-        analysis["obs_score"], analysis["obs_interpolated"], strict=True)]
-    return smooth_tracks(obs, smooth)
 
 
 def reference_embedding(reference: str, embedder: IdentityEmbedder, cfg: ExtractConfig | None = None) -> np.ndarray:
@@ -258,42 +235,97 @@ def face_filename(source: str, frame_index: int, track_id: int, fmt: str) -> str
     return f"{Path(source).stem}_{frame_index:06d}_t{track_id:02d}.{fmt}"
 
 
+class _Finaliser:
+    """Turns raw per-frame observations into final ones (gaps filled, smoothed) once enough frames follow.
+
+    Gap filling and smoothing only look `max_gap + 1` and `radius` frames away, so running them on a
+    window of that reach around a frame gives exactly the whole-clip result for that frame.
+    """
+
+    def __init__(self, max_gap: int, smooth: float):
+        self.max_gap, self.smooth = max_gap, smooth
+        self.radius = max(1, int(round(3 * smooth))) if smooth > 0 else 0
+        self.delay = self.radius + max_gap + 1
+        self.raw: list[FaceObs] = []
+
+    def add(self, observations: list[FaceObs]) -> None:
+        self.raw += observations
+
+    def final(self, pos: int) -> list[FaceObs]:
+        reach = self.radius + self.max_gap + 1
+        window = [o for o in self.raw if pos - reach <= o.frame <= pos + reach]
+        smoothed = smooth_tracks(fill_gaps(window, self.max_gap), self.smooth)
+        self.raw = [o for o in self.raw if o.frame >= pos + 1 - reach]  # keep memory flat on long clips
+        return [o for o in smoothed if o.frame == pos]
+
+
+@dataclasses.dataclass
+class TrackStats:
+    """Counters filled in while `track_faces` runs."""
+
+    frames_read: int = 0
+    frames_analysed: int = 0
+    shot_cuts: int = 0
+
+
+def track_faces(src: FrameSource, cfg: ExtractConfig, stats: TrackStats | None = None,
+                progress_postfix: Callable[[], dict] | None = None) -> Iterator[tuple[Frame, list[FaceObs]]]:
+    """Every analysed frame with its final faces (tracked, gaps filled, smoothed), in order.
+
+    Decoding runs in a background thread. A frame is yielded once the tracker is `delay` frames past
+    it (see _Finaliser), so the caller's work on it overlaps the tracking of later frames.
+    """
+    stats = stats if stats is not None else TrackStats()
+    tracker = _Tracker(cfg)
+    finaliser = _Finaliser(cfg.max_gap, cfg.smooth)
+    buffered: collections.deque[tuple[int, Frame]] = collections.deque()
+    bar = tqdm(total=src.info.frame_count, unit="frame", desc="faces", disable=not cfg.progress, dynamic_ncols=True)
+    try:
+        for frame in _prefetch(iter(src)):
+            stats.frames_read += 1
+            bar.update(1)
+            if frame.index % cfg.every_nth:
+                continue
+            pos = stats.frames_analysed
+            stats.frames_analysed += 1
+            finaliser.add(tracker.step(pos, frame.image))
+            buffered.append((pos, frame))
+            while buffered and buffered[0][0] <= pos - finaliser.delay:
+                done_pos, done_frame = buffered.popleft()
+                yield done_frame, finaliser.final(done_pos)
+            if progress_postfix:
+                bar.set_postfix(progress_postfix(), refresh=False)
+        while buffered:
+            done_pos, done_frame = buffered.popleft()
+            yield done_frame, finaliser.final(done_pos)
+        stats.shot_cuts = tracker.cuts
+    finally:
+        bar.close()
+        tracker.mesher.close()
+
+
 def extract(source: str | Path, out_dir: str | Path, cfg: ExtractConfig | None = None) -> ExtractReport:
     """Extract every face of `source` (video or image folder) into the faceset folder `out_dir`."""
     cfg = cfg or ExtractConfig()
     cfg.validate()
     source, out_dir = str(source), Path(out_dir)
-    open_source(source)  # fail fast with a clear message before creating anything
-    analysis = _analyse(source, cfg, out_dir)
-    observations = _observations(analysis, cfg.smooth)
-    frame_index = analysis["frame_index"]
-    width, height = (int(v) for v in analysis["frame_size"])
-    report = ExtractReport(source=source, frames_read=int(analysis["frames_read"]),
-                           frames_analysed=len(frame_index))
-    by_frame: dict[int, list[FaceObs]] = {}
-    for obs in observations:
-        by_frame.setdefault(int(frame_index[obs.frame]), []).append(obs)
-    report.frames_without_face = [int(i) for i in frame_index if int(i) not in by_frame]
-    if not observations:
-        raise InputError(f"no faces found in {source} ({report.frames_analysed} frames analysed)")
-
+    src = open_source(source)  # fails fast with a clear message before anything is created
+    frame_size = (src.info.width, src.info.height)
+    report = ExtractReport(source=source)
+    stats = TrackStats()
     embedder = IdentityEmbedder()
     reference = reference_embedding(cfg.reference, embedder, cfg) if cfg.reference else None
     track_seen: dict[int, int] = {}
-    track_keep: dict[int, bool] = {}
-    debug_dir = out_dir / "_debug"
     pool = ThreadPoolExecutor(max_workers=2)
-    pending = []
-    bar = tqdm(total=len(observations), unit="face", desc="write", disable=not cfg.progress, dynamic_ncols=True)
+    pending: list[Future] = []
     try:
-        for frame in _prefetch(iter(open_source(source))):
-            faces = by_frame.get(frame.index)
+        for frame, faces in track_faces(src, cfg, stats, lambda: {"faces": report.faces_written}):
             if not faces:
+                report.frames_without_face.append(frame.index)
                 continue
             if cfg.debug:
-                pending.append(pool.submit(_write_debug, debug_dir, frame, faces))
+                pending.append(pool.submit(_write_debug, out_dir / "_debug", frame, faces))
             for obs in faces:
-                bar.update(1)
                 name = face_filename(source, frame.index, obs.track_id, cfg.image_format)
                 n_seen = track_seen.get(obs.track_id, 0)
                 track_seen[obs.track_id] = n_seen + 1
@@ -301,47 +333,58 @@ def extract(source: str | Path, out_dir: str | Path, cfg: ExtractConfig | None =
                     report.faces_skipped_existing += 1
                     report.tracks[obs.track_id] = report.tracks.get(obs.track_id, 0) + 1
                     continue
-                embedding = None
-                if n_seen % cfg.embed_every == 0 or reference is not None:
-                    embedding = embedder.embed(frame.image, obs.landmarks)
-                if reference is not None and embedding is not None:
-                    track_keep[obs.track_id] = distance(embedding, reference) <= cfg.reference_threshold
-                if reference is not None and not track_keep.get(obs.track_id, False):
-                    report.faces_rejected_reference += 1
-                    continue
-                mat = face_transform(obs.landmarks, cfg.face_type, cfg.size)
-                meta = FaceMeta(
-                    source=source, frame_index=frame.index, timestamp=frame.timestamp, track_id=obs.track_id,
-                    face_type=cfg.face_type, size=cfg.size, frame_size=(width, height),
-                    landmarks=obs.landmarks, aligned_landmarks=transform_points(obs.landmarks, mat),
-                    transform=mat, inverse=invert(mat), detector=f"{cfg.detector}+mediapipe", score=obs.score,
-                    mesh=obs.mesh, embedding=embedding, interpolated=obs.interpolated)
-                pending.append(pool.submit(_write_face, out_dir / name, frame.image, mat, meta, cfg))
-                report.faces_written += 1
-                report.faces_interpolated += int(obs.interpolated)
-                report.tracks[obs.track_id] = report.tracks.get(obs.track_id, 0) + 1
-                bar.set_postfix(written=report.faces_written, refresh=False)
-            pending = _drain(pending, limit=16)
+                embed = reference is not None or n_seen % cfg.embed_every == 0
+                pending.append(pool.submit(_make_face, out_dir / name, frame, obs, embed, embedder, reference,
+                                           cfg, frame_size, source))
+            pending = _drain(pending, 16, report)
+        pending = _drain(pending, 0, report)
     finally:
-        bar.close()
-        pool.shutdown(wait=True)
-    for p in pending:
-        p.result()
+        pool.shutdown(wait=True, cancel_futures=True)
+    report.frames_read, report.frames_analysed, report.shot_cuts = (
+        stats.frames_read, stats.frames_analysed, stats.shot_cuts)
+    if not report.tracks:
+        raise InputError(f"no faces found in {source} ({report.frames_analysed} frames analysed)")
     atomic_write_json(out_dir / REPORT_FILE, dataclasses.asdict(report) | {"config": dataclasses.asdict(cfg)})
     return report
 
 
-def _drain(pending: list, limit: int) -> list:
-    """Surface errors of finished writes; block on the oldest while more than `limit` are queued."""
+def _drain(pending: list[Future], limit: int, report: ExtractReport) -> list[Future]:
+    """Count finished writes (re-raising their errors); block on the oldest while more than `limit` wait."""
     while len(pending) > limit:
-        pending.pop(0).result()
+        _count(pending.pop(0).result(), report)
     for future in [f for f in pending if f.done()]:
-        future.result()
+        _count(future.result(), report)
     return [f for f in pending if not f.done()]
 
 
-def _write_face(path: Path, image: np.ndarray, mat: np.ndarray, meta: FaceMeta, cfg: ExtractConfig) -> None:
-    write_face(path, warp_face(image, mat, cfg.size), meta, cfg.jpeg_quality)
+def _count(result: tuple[str, FaceObs] | None, report: ExtractReport) -> None:
+    if result is None:  # debug frame
+        return
+    status, obs = result
+    if status == "rejected":
+        report.faces_rejected_reference += 1
+        return
+    report.faces_written += 1
+    report.faces_interpolated += int(obs.interpolated)
+    report.tracks[obs.track_id] = report.tracks.get(obs.track_id, 0) + 1
+
+
+def _make_face(path: Path, frame: Frame, obs: FaceObs, embed: bool, embedder: IdentityEmbedder,
+               reference: np.ndarray | None, cfg: ExtractConfig, frame_size: tuple[int, int],
+               source: str) -> tuple[str, FaceObs]:
+    """Warp, embed and write one face (runs on a pool thread)."""
+    embedding = embedder.embed(frame.image, obs.landmarks) if embed else None
+    if reference is not None and distance(embedding, reference) > cfg.reference_threshold:
+        return "rejected", obs
+    mat = face_transform(obs.landmarks, cfg.face_type, cfg.size)
+    meta = FaceMeta(
+        source=source, frame_index=frame.index, timestamp=frame.timestamp, track_id=obs.track_id,
+        face_type=cfg.face_type, size=cfg.size, frame_size=frame_size, landmarks=obs.landmarks,
+        aligned_landmarks=transform_points(obs.landmarks, mat), transform=mat, inverse=invert(mat),
+        detector=f"{cfg.detector}+{cfg.landmarks}", score=obs.score, mesh=obs.mesh, embedding=embedding,
+        interpolated=obs.interpolated)
+    write_face(path, warp_face(frame.image, mat, cfg.size), meta, cfg.jpeg_quality)
+    return "written", obs
 
 
 def _write_debug(debug_dir: Path, frame: Frame, faces: list[FaceObs]) -> None:

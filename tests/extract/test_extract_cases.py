@@ -113,3 +113,13 @@ def test_cli_extract_prints_run_report(tmp_path, grid_clip, capsys):
     assert len(list((tmp_path / "out" / "_debug").glob("*.jpg"))) == 10
     report = json.loads((tmp_path / "out" / "extract-report.json").read_text())
     assert report["config"]["size"] == 64
+
+
+def test_tracks_end_at_shot_cuts(tmp_path, grid_clip):
+    a, b = frames_of(grid_clip("bbaf2n"), 12), frames_of(grid_clip("lwbsza"), 12)
+    clip = write_clip(tmp_path / "cut.mp4", a + b)
+    report = extract(clip, tmp_path / "out", ExtractConfig(size=64, progress=False))
+    assert report.shot_cuts == 1
+    tracks = {m.frame_index: m.track_id for _, m in Faceset(tmp_path / "out").metas()}
+    assert len(set(tracks.values())) == 2
+    assert {tracks[i] for i in range(12)} != {tracks[i] for i in range(12, 24)}
