@@ -40,18 +40,20 @@ class AdaBelief(torch.optim.Optimizer):
             ms = [self.state[p]["m"] for p in params]
             vs = [self.state[p]["v"] for p in params]
             b1, b2 = group["betas"]
+            # Few passes over memory: this step is bandwidth-bound (tens of millions of elements).
             torch._foreach_lerp_(ms, grads, 1 - b1)  # m = b1·m + (1-b1)·g
             diff = torch._foreach_sub(grads, ms)
-            torch._foreach_mul_(diff, diff)
             torch._foreach_mul_(vs, b2)
-            torch._foreach_add_(vs, diff, alpha=1 - b2)
+            torch._foreach_addcmul_(vs, diff, diff, value=1 - b2)  # v = b2·v + (1-b2)·(g-m)²
             denom = torch._foreach_sqrt(vs)
             torch._foreach_add_(denom, group["eps"])
-            upd = torch._foreach_div(ms, denom)
             if group["lr_dropout"] < 1.0:
+                upd = torch._foreach_div(ms, denom)
                 masks = [torch.bernoulli(torch.full_like(u, group["lr_dropout"])) for u in upd]
                 torch._foreach_mul_(upd, masks)
-            torch._foreach_add_(params, upd, alpha=-group["lr"])
+                torch._foreach_add_(params, upd, alpha=-group["lr"])
+            else:
+                torch._foreach_addcdiv_(params, ms, denom, value=-group["lr"])
         return None
 
 
