@@ -52,7 +52,7 @@ def consent_granted(monkeypatch: pytest.MonkeyPatch) -> list:
     return install_consent(monkeypatch, grant=True)
 
 
-FAST = dict(batch_size=4, workers=1, save_every_min=60.0, preview_every_min=60.0)
+FAST = dict(batch_size=2, workers=1, save_every_min=60.0, preview_every_min=60.0)
 
 
 def train_tiny(model_dir: Path, src: Path, dst: Path, iters: int, **overrides) -> dict:

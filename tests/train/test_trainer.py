@@ -38,7 +38,7 @@ def test_tiny_model_learns_on_grid_faces(face_dirs, split_dst, tmp_path: Path) -
     """≤ 60 s of CPU training lowers the loss and raises held-out masked SSIM measurably."""
     dst_train, held = split_dst
     trainer = Trainer.create(tmp_path / "m", face_dirs[0], dst_train, "tiny",
-                             train_overrides={**FAST, "max_iters": 60, "max_minutes": 1.0})
+                             train_overrides={**FAST, "batch_size": 4, "max_iters": 60, "max_minutes": 1.0})
     before = reconstruction_ssim(trainer.model, held.images, 64, masks=held.masks)
     summary = trainer.run()
     after = reconstruction_ssim(trainer.model, held.images, 64, masks=held.masks)
