@@ -383,9 +383,9 @@ class Trainer:
                     last_print = now
                     rate = (self.iteration - first_it) * self.cfg.batch_size * self.world / (now - start)
                     nxt = self.cfg.save_every_min * 60 - (now - last_save)
+                    due = f"{int(nxt // 60)}:{int(nxt % 60):02d}" if nxt < 86400 else "-"
                     sys.stderr.write(f"\r[{time.strftime('%H:%M:%S')}] iter {self.iteration}  "
-                                     f"{rate:.1f} samples/s  src {ls:.4f}  dst {ld:.4f}  "
-                                     f"save in {int(nxt // 60)}:{int(nxt % 60):02d} ")
+                                     f"{rate:.1f} samples/s  src {ls:.4f}  dst {ld:.4f}  save in {due} ")
                     sys.stderr.flush()
         except KeyboardInterrupt:
             if self.rank == 0:
