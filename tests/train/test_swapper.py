@@ -92,3 +92,19 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys, trained_model: Path) ->
     (broken / "latest.json").write_text("{")
     assert main(["model", "info", str(broken)]) != 0
     assert "corrupt" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("arch,opts", [("df", "ud"), ("liae", "ud"), ("liae", "t")])
+def test_onnx_export_every_architecture(arch: str, opts: str, tmp_path: Path) -> None:
+    """The -d depth-to-space heads, LIAE's doubled code and -t's extra stage all export exactly."""
+    from facedouble.config import to_dict
+    from facedouble.train.export import export_onnx
+    from facedouble.train.models.presets import ModelConfig, build_model
+
+    cfg = ModelConfig(arch=arch, opts=opts, resolution=64, ae_dims=32, e_dims=8, d_dims=8, d_mask_dims=4)
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    state = {"model": to_dict(cfg), "train": {}, "iteration": 0, "consent": None}
+    ck.save_checkpoint(tmp_path / "m", model.state_dict(), {}, state)
+    info = export_onnx(tmp_path / "m", tmp_path / "m.onnx")
+    assert info["max_abs_diff"] < 1e-3
