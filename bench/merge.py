@@ -1,0 +1,125 @@
+"""Merge benchmark: frames/s at 360x288 (native GRID) and 1280x720 (upscaled GRID), 128 px model, MP4 out.
+
+Two models with the Swapper interface: `shift` (costs nothing: measures merge's own work - decode, crop,
+masks, rct colour, blend, x264) and `torch-df128` (a DeepFaceLab-DF-shaped 128 px autoencoder,
+ae/e/d dims 256/64/64, random weights, bf16 autocast on CPU: costs what a real model of that size
+costs; `torch-df128-d` the same with DFL's -d option, decoder at half resolution + depth-to-space,
+as in the DFL-default liae-ud preset). Facesets come from `facedouble extract` (not timed). Each run is a fresh process.
+A second table gives the flicker figure (render's frame-to-frame change in the face region / the
+target's) with a static-face model - the same real GRID face (from pwij3p) pasted on every frame, so
+any crop jitter shows one to one - with temporal smoothing off (as DeepFaceLab) and on.
+Usage: python -m bench.merge [--clips N] [--threads T] [--model TRAINED_MODEL_DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import grid_clips, machine, upscaled_clip
+
+RUN = """
+import json, resource, sys, time
+import numpy as np
+from pathlib import Path
+from facedouble.merge.pipeline import MergeConfig, Outputs, merge
+from facedouble.merge.standin import ShiftSwapper, TorchStandin
+import torch
+torch.set_num_threads(int(sys.argv[4]))
+kind = sys.argv[3]
+if kind.startswith("model:"):
+    from facedouble.merge.model import load_model
+    model = load_model(kind[6:])
+elif kind == "shift":
+    model = ShiftSwapper(128)
+else:
+    model = TorchStandin(128, 256, 64, 64, double=kind == "torch-df128-d")
+res = int(model.resolution)
+faces = np.zeros((8, res, res, 3), np.uint8)
+model.swap(faces)  # warm-up (oneDNN kernels)
+t = time.perf_counter()
+for _ in range(3):
+    model.swap(faces)
+model_ms = (time.perf_counter() - t) / 24 * 1000
+out = Path(sys.argv[2])
+t = time.perf_counter()
+result = merge(model, sys.argv[1], Outputs(video=out / "render.mp4"), MergeConfig(workers=2, batch=8), progress=False)
+seconds = time.perf_counter() - t
+print(json.dumps({"frames": result.frames, "seconds": seconds, "model_ms": model_ms, "flicker": result.flicker,
+                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def run_once(faceset: Path, out: Path, kind: str, threads: int) -> dict:
+    """Merge in a fresh interpreter; returns its figures."""
+    proc = subprocess.run([sys.executable, "-c", RUN, str(faceset), str(out), kind, str(threads)],
+                          capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def flicker_table(tmp_path: Path, stems: tuple[str, ...] = ("bbaf2n", "lbbc2a", "sbia1a")) -> list[str]:
+    """Markdown rows: flicker figure per clip for smoothing sigma 0 / 1 / 2 frames."""
+    from bench.common import GRID_DIR
+    from facedouble.extract.pipeline import ExtractConfig, extract
+    from facedouble.faceset import Faceset
+    from facedouble.merge.pipeline import MergeConfig, Outputs, merge
+    from facedouble.merge.standin import StaticFaceSwapper
+
+    src = tmp_path / "src"
+    extract(GRID_DIR / "pwij3p.mpg", src, ExtractConfig(size=128, progress=False))
+    faces = Faceset(src)
+    model = StaticFaceSwapper(faces.load(faces.paths()[30])[0])
+    rows = []
+    for stem in stems:
+        target = tmp_path / f"target_{stem}"
+        extract(GRID_DIR / f"{stem}.mpg", target, ExtractConfig(size=64, progress=False))
+        figures = [merge(model, target, Outputs(png_dir=tmp_path / f"flk_{stem}_{sigma}"), MergeConfig(smooth=sigma),
+                         progress=False).flicker for sigma in (0.0, 1.0, 2.0)]
+        rows.append(f"| {stem} | " + " | ".join(f"{f:.3f}" for f in figures) + " |")
+    return rows
+
+
+def main() -> None:
+    """Print Markdown tables of merge speed and flicker."""
+    from facedouble.extract.pipeline import ExtractConfig, extract
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--clips", type=int, default=2, help="how many GRID clips to join (default 2)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--model", help="also time a trained model folder (facedouble train output)")
+    args = parser.parse_args()
+    clips = grid_clips()[: args.clips]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        for label, size in (("360x288", (360, 288)), ("1280x720", (1280, 720))):
+            joined = upscaled_clip(clips, tmp_path / f"grid_{size[1]}p.mp4", size)
+            faceset = tmp_path / f"faces_{size[1]}"
+            extract(joined, faceset, ExtractConfig(size=64, progress=False))
+            kinds = ["shift", "torch-df128", "torch-df128-d"] + ([f"model:{args.model}"] if args.model else [])
+            for kind in kinds:
+                out = tmp_path / f"out_{size[1]}_{len(rows)}"
+                out.mkdir()
+                rows.append((label, kind, run_once(faceset, out, kind, args.threads)))
+        flicker_rows = flicker_table(tmp_path)
+    print(f"Merge, {machine()}, {time.strftime('%Y-%m-%d %H:%M')}, {len(clips)} GRID clips joined, "
+          f"MP4 out (x264 veryfast crf 18), rct colour, hull*learned mask, batch 8, 2 workers")
+    print("| footage | model | frames | frames/s | model ms/face | flicker | peak MiB |")
+    print("|---|---|---|---|---|---|---|")
+    for label, kind, f in rows:
+        print(f"| {label} | {kind} | {f['frames']} | {f['frames'] / f['seconds']:.1f} | {f['model_ms']:.1f} | "
+              f"{f['flicker']:.3f} | {f['peak_mib']:.0f} |")
+    print()
+    print("Flicker figure, static-face model (1.0 = face region as stable as the target; lower = steadier)")
+    print("| clip | smoothing off (sigma 0) | sigma 1 (default) | sigma 2 |")
+    print("|---|---|---|---|")
+    print("\n".join(flicker_rows))
+
+
+if __name__ == "__main__":
+    main()
