@@ -1,0 +1,146 @@
+"""Training speed: samples/s, CPU-seconds per iteration, achieved GFLOP/s and peak memory.
+
+    python -m bench.train                      # the issue's configs, fp32 and bf16, 2 threads
+    python -m bench.train --configs quick96:4 --iters 5 --precisions fp32
+
+Each (config, batch, precision) runs in a fresh subprocess so peak RSS is its own. The step timed is
+the full training step (forward src+dst, SAEHD losses, backward, AdaBelief); batches come from the
+real sampler on GRID faces when available (prefetched by a worker thread, as in training), else
+from random images. FLOPs are counted with torch's FlopCounterMode (conv + matmul, forward and
+backward), the same work DFL's figures count. Medians over `--iters` timed iterations after warm-up.
+
+DeepFaceLab on this machine class (TF 2.21 CPU, fp32, 2 threads, median of 20; issue 3):
+quick96 b4 1.28 s/iter, b8 2.28 s/iter (2.0 GiB); liae-ud-128 b8 5.40 s/iter (3.7 GiB);
+df-128 b8 14.9 s/iter (4.2 GiB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GRID = ROOT.parent / "shared" / "data" / "grid"
+DFL = {("quick96", 4): 1.28, ("quick96", 8): 2.28, ("saehd-liae-ud-128", 8): 5.40, ("saehd-df-128", 8): 14.9}
+DEFAULT_CONFIGS = "quick96:4,quick96:8,saehd-liae-ud-128:8,saehd-df-128:8"
+
+
+def _faceset(size: int) -> Path | None:
+    """A GRID faceset at `size` px (extracted once into /tmp), or None without footage."""
+    clip = GRID / "bbaf2n.mpg"
+    if not clip.exists():
+        return None
+    out = Path(os.environ.get("TMPDIR", "/tmp")) / f"facedouble_bench_faceset_{size}"
+    if not (out / ".done").exists():
+        from facedouble.extract.pipeline import ExtractConfig, extract
+
+        extract(clip, out, ExtractConfig(size=size, face_type="full", progress=False))
+        (out / ".done").touch()
+    return out
+
+
+def run_one(preset_name: str, batch: int, precision: str, iters: int, warmup: int, threads: int) -> dict:
+    """Time one configuration in this process."""
+    import numpy as np
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from facedouble.train.data import AugmentConfig, BatchSource, FaceBank
+    from facedouble.train.models.presets import build_model, count_parameters, preset
+    from facedouble.train.trainer import TrainConfig, Trainer
+
+    torch.set_num_threads(threads)
+    cfg = preset(preset_name)
+    res = cfg.resolution
+    folder = _faceset(res)
+    if folder is not None:
+        bank = FaceBank(folder, res, "full")
+        source = BatchSource(bank, bank, batch, AugmentConfig(), seed=0, workers=1)
+    else:
+        rng = np.random.default_rng(0)
+        fake = {f"{s}_{k}": rng.random((batch, res, res, c), dtype=np.float32)
+                for s in ("src", "dst") for k, c in (("warped", 3), ("target", 3), ("mask", 1), ("eyes_mouth", 1))}
+        source = None
+    # A Trainer without its data/consent setup: only model, optimizer and the step are needed.
+    tr = Trainer.__new__(Trainer)
+    tr.mcfg, tr.cfg = cfg, TrainConfig(batch_size=batch, bf16=precision == "bf16", channels_last=True)
+    tr.device, tr.iteration, tr.world, tr.aux, tr.aux_opts = torch.device("cpu"), 0, 1, {}, {}
+    torch.manual_seed(0)
+    tr.model = build_model(cfg).to(memory_format=torch.channels_last)
+    tr.net = tr.model
+    from facedouble.train.optim import AdaBelief
+
+    tr.opt = AdaBelief(tr.model.parameters())
+
+    def batch_for(i: int) -> dict:
+        return source.get(i) if source is not None else fake
+
+    for i in range(warmup):
+        tr.step(batch_for(i))
+    with FlopCounterMode(display=False) as fc:
+        tr.step(batch_for(warmup))
+    flops = fc.get_total_flops()
+    walls, cpu0 = [], time.process_time()
+    for i in range(iters):
+        b = batch_for(warmup + 1 + i)
+        t = time.perf_counter()
+        tr.step(b)
+        walls.append(time.perf_counter() - t)
+    cpu = (time.process_time() - cpu0) / iters
+    if source is not None:
+        source.close()
+    med = statistics.median(walls)
+    return {"preset": preset_name, "batch": batch, "precision": precision, "threads": threads,
+            "params_M": round(count_parameters(tr.model) / 1e6, 2), "s_per_iter": round(med, 3),
+            "samples_per_s": round(batch / med, 2), "cpu_s_per_iter": round(cpu, 2),
+            "gflop_per_iter": round(flops / 1e9, 1), "gflop_per_s": round(flops / 1e9 / med, 1),
+            "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20, 2),
+            "data": "grid" if source is not None else "random", "load_avg_1m": round(os.getloadavg()[0], 2)}
+
+
+def main() -> None:
+    """Run every configuration in its own subprocess and print a table (and JSON lines)."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--configs", default=DEFAULT_CONFIGS, help="preset:batch,... (default: the issue's)")
+    ap.add_argument("--precisions", default="fp32,bf16")
+    ap.add_argument("--iters", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--one", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:
+        name, batch, prec = args.one.split(":")
+        print(json.dumps(run_one(name, int(batch), prec, args.iters, args.warmup, args.threads)))
+        return
+    print(f"# {os.cpu_count()} CPUs visible, {args.threads} threads; load average at start "
+          f"{os.getloadavg()[0]:.2f} (shared machine: figures are lower bounds)")
+    print(f"{'config':<22}{'prec':<6}{'s/iter':>8}{'samp/s':>8}{'CPU-s':>7}{'GFLOP':>8}{'GFLOP/s':>9}"
+          f"{'RSS GiB':>9}{'vs DFL':>8}")
+    for item in args.configs.split(","):
+        name, batch = item.split(":")
+        for prec in args.precisions.split(","):
+            cmd = [sys.executable, "-m", "bench.train", "--one", f"{name}:{batch}:{prec}", "--iters",
+                   str(args.iters), "--warmup", str(args.warmup), "--threads", str(args.threads)]
+            env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(args.threads)}
+            proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+            if proc.returncode != 0:
+                print(f"{name}:{batch} {prec}: failed: {proc.stderr.strip().splitlines()[-1:]}")
+                continue
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+            dfl = DFL.get((name, int(batch)))
+            speed = f"{dfl / r['s_per_iter']:.2f}x" if dfl else "-"
+            print(f"{name + ':' + batch:<22}{prec:<6}{r['s_per_iter']:>8.2f}{r['samples_per_s']:>8.2f}"
+                  f"{r['cpu_s_per_iter']:>7.2f}{r['gflop_per_iter']:>8.0f}{r['gflop_per_s']:>9.1f}"
+                  f"{r['peak_rss_gib']:>9.2f}{speed:>8}", flush=True)
+            print("# " + json.dumps(r), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,12 @@
+"""Stage 3, train: DeepFaceLab-class DF/LIAE face models in PyTorch.
+
+models/      blocks.py (DFL's encoder/inter/decoder blocks), df.py, liae.py, presets.py, discriminators.py
+losses.py    SAEHD losses (DSSIM + MSE on the soft-masked face, mask MSE, eyes/mouth priority)
+data.py      faces in memory, DFL random warp/flip/colour augmentation, landmark masks, threaded batches
+optim.py     AdaBelief exactly as DFL applies it, with lr-dropout
+trainer.py   the loop: consent gate, DDP, bf16 autocast, checkpoints, previews, progress, stop rules
+checkpoint.py  safetensors + JSON checkpoints published atomically through latest.json
+swapper.py   `load_swapper(model_dir).swap(faces)`: the contract merge uses
+export.py    ONNX export of the swap path, checked against PyTorch with onnxruntime
+cli.py       `facedouble train`, `facedouble model info|export`
+"""

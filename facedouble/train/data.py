@@ -1,0 +1,213 @@
+"""Training samples: DFL-style random warp, flips, colour augmentation and landmark masks.
+
+Every batch is a pure function of (seed, rank, iteration), so background workers may run in any
+order and a resumed run sees exactly the batches an uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from facedouble.errors import FacedoubleError
+from facedouble.faceset import Faceset
+
+EYES = (slice(36, 42), slice(42, 48))
+MOUTH = slice(48, 60)
+
+
+@dataclasses.dataclass
+class AugmentConfig:
+    """Augmentation switches (DFL's SAEHD options)."""
+
+    random_warp: bool = True
+    random_flip: bool = True
+    rotation: float = 10.0  # degrees, uniform ±
+    scale: float = 0.05  # uniform ±
+    shift: float = 0.05  # fraction of the side, uniform ±
+    color_aug: float = 0.0  # 0..1 strength of HSV/contrast jitter (DFL's random_hsv_power)
+    ct_mode: str = "none"  # none | rct: colour transfer of src samples toward a random dst sample
+
+
+def landmark_masks(landmarks: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(face hull mask, eyes+mouth mask), float32 (size,size) in [0,1], from 68 aligned landmarks."""
+    pts = np.round(landmarks).astype(np.int32)
+    face = np.zeros((size, size), np.float32)
+    cv2.fillConvexPoly(face, cv2.convexHull(pts), 1.0)
+    em = np.zeros((size, size), np.float32)
+    for part in (*EYES, MOUTH):
+        cv2.fillConvexPoly(em, cv2.convexHull(pts[part]), 1.0)
+    r = max(1, size // 32)  # dilate so lids and lips' edges count, as DFL does
+    em = cv2.dilate(em, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    return face, np.clip(cv2.GaussianBlur(em, (0, 0), r), 0, 1)
+
+
+class FaceBank:
+    """All faces of a faceset decoded once at the model resolution, with their masks.
+
+    Memory: res² × 5 bytes per face (e.g. 10 000 faces at 128 px ≈ 0.8 GB).
+    """
+
+    def __init__(self, folder: str | Path, resolution: int, face_type: str, paths: list[Path] | None = None):
+        fs = Faceset(folder)
+        paths = fs.paths() if paths is None else paths
+        if not paths:
+            raise FacedoubleError(f"faceset {folder} has no faces")
+        imgs, masks, ems = [], [], []
+        for p in paths:
+            rgb, meta = fs.load(p)
+            if meta.face_type != face_type:
+                raise FacedoubleError(f"{p.name}: face type {meta.face_type!r} but the model uses "
+                                      f"{face_type!r}; re-extract with --face-type {face_type}")
+            scale = resolution / meta.size
+            if rgb.shape[0] != resolution:
+                rgb = cv2.resize(rgb, (resolution, resolution),
+                                 interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+            face, em = landmark_masks(meta.aligned_landmarks * scale, resolution)
+            imgs.append(rgb)
+            masks.append((face * 255).astype(np.uint8))
+            ems.append((em * 255).astype(np.uint8))
+        self.images = np.stack(imgs)
+        self.masks = np.stack(masks)
+        self.eyes_mouth = np.stack(ems)
+        self.paths = list(paths)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def random_warp_maps(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """DFL's smooth random grid warp: jitter a coarse grid's inner points, upsample to per-pixel maps."""
+    cell = [size // (2 ** i) for i in range(1, 4)][rng.integers(3)]
+    n = size // cell + 1
+    grid = np.broadcast_to(np.linspace(0, size, n), (n, n)).copy()
+    mapx, mapy = grid, grid.T.copy()
+    mapx[1:-1, 1:-1] += rng.normal(size=(n - 2, n - 2)) * (cell * 0.24)
+    mapy[1:-1, 1:-1] += rng.normal(size=(n - 2, n - 2)) * (cell * 0.24)
+    half = cell // 2
+    big = size + cell
+    mapx = cv2.resize(mapx, (big, big))[half:half + size, half:half + size].astype(np.float32)
+    mapy = cv2.resize(mapy, (big, big))[half:half + size, half:half + size].astype(np.float32)
+    return mapx, mapy
+
+
+def _affine(rng: np.random.Generator, size: int, aug: AugmentConfig) -> np.ndarray:
+    angle = rng.uniform(-aug.rotation, aug.rotation)
+    scale = 1 + rng.uniform(-aug.scale, aug.scale)
+    tx, ty = rng.uniform(-aug.shift, aug.shift, 2) * size
+    m = cv2.getRotationMatrix2D((size / 2, size / 2), angle, scale)
+    m[:, 2] += (tx, ty)
+    return m
+
+
+def _color_jitter(rng: np.random.Generator, img: np.ndarray, power: float) -> np.ndarray:
+    """Random hue/saturation/value shift and contrast, on float RGB in [0,1]."""
+    hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)
+    hsv[..., 0] = (hsv[..., 0] + rng.uniform(-1, 1) * 18 * power) % 360
+    hsv[..., 1] = np.clip(hsv[..., 1] * (1 + rng.uniform(-0.5, 0.5) * power), 0, 1)
+    hsv[..., 2] = np.clip(hsv[..., 2] * (1 + rng.uniform(-0.3, 0.3) * power), 0, 1)
+    out = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    c = 1 + rng.uniform(-0.3, 0.3) * power
+    return np.clip((out - out.mean()) * c + out.mean(), 0, 1)
+
+
+def rct(img: np.ndarray, ref: np.ndarray, mask: np.ndarray, ref_mask: np.ndarray) -> np.ndarray:
+    """Reinhard colour transfer in Lab: match masked mean/std of `img` to `ref` (float RGB [0,1])."""
+    a = cv2.cvtColor(img, cv2.COLOR_RGB2LAB)
+    b = cv2.cvtColor(ref, cv2.COLOR_RGB2LAB)
+    ma, mb = mask > 0.5, ref_mask > 0.5
+    if ma.sum() < 16 or mb.sum() < 16:
+        return img
+    mu_a, sd_a = a[ma].mean(0), a[ma].std(0) + 1e-6
+    mu_b, sd_b = b[mb].mean(0), b[mb].std(0) + 1e-6
+    out = (a - mu_a) * (sd_b / sd_a) + mu_b
+    out[..., 0] = np.clip(out[..., 0], 0, 100)
+    return np.clip(cv2.cvtColor(out.astype(np.float32), cv2.COLOR_LAB2RGB), 0, 1)
+
+
+def _place(x: np.ndarray, m: np.ndarray, flip: bool, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
+    y = cv2.warpAffine(x, m, (x.shape[1], x.shape[0]), flags=cv2.INTER_LINEAR, borderMode=border)
+    return y[:, ::-1] if flip else y
+
+
+def make_side(bank: FaceBank, rng: np.random.Generator, n: int, aug: AugmentConfig, shard: np.ndarray,
+              ref: FaceBank | None = None) -> dict[str, np.ndarray]:
+    """n augmented samples: warped input, target, mask, eyes/mouth mask — float32 NHWC in [0,1]."""
+    size = bank.images.shape[1]
+    out = {k: np.empty((n, size, size, c), np.float32)
+           for k, c in (("warped", 3), ("target", 3), ("mask", 1), ("eyes_mouth", 1))}
+    for i in range(n):
+        j = int(shard[rng.integers(len(shard))])
+        img = bank.images[j].astype(np.float32) / 255
+        mask = bank.masks[j].astype(np.float32) / 255
+        em = bank.eyes_mouth[j].astype(np.float32) / 255
+        if ref is not None:
+            k = int(rng.integers(len(ref)))
+            img = rct(img, ref.images[k].astype(np.float32) / 255, mask, ref.masks[k] / 255)
+        if aug.color_aug > 0:
+            img = _color_jitter(rng, img, aug.color_aug)
+        m = _affine(rng, size, aug)
+        if aug.random_warp:
+            mapx, mapy = random_warp_maps(rng, size)
+            warped = cv2.remap(img, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        else:
+            warped = img
+        flip = aug.random_flip and rng.random() < 0.5
+
+        out["warped"][i] = _place(warped, m, flip)
+        out["target"][i] = _place(img, m, flip)
+        out["mask"][i, ..., 0] = _place(mask, m, flip, cv2.BORDER_CONSTANT)
+        out["eyes_mouth"][i, ..., 0] = _place(em, m, flip, cv2.BORDER_CONSTANT)
+    return out
+
+
+class BatchSource:
+    """Deterministic batches for (src, dst), prefetched by background threads.
+
+    OpenCV and NumPy release the GIL in the heavy calls, so threads overlap with the training step
+    without copying the face banks into worker processes.
+    """
+
+    def __init__(self, src: FaceBank, dst: FaceBank, batch_size: int, aug: AugmentConfig, seed: int,
+                 rank: int = 0, world: int = 1, workers: int = 2, prefetch: int = 4):
+        self.src, self.dst, self.batch_size, self.aug = src, dst, batch_size, aug
+        self.seed, self.rank = seed, rank
+        # Each DDP rank samples its own shard of each faceset (all of it if too small to split).
+        self.shards = [np.arange(rank, len(b), world) if len(b) >= world else np.arange(len(b))
+                       for b in (src, dst)]
+        self.pool = cf.ThreadPoolExecutor(workers) if workers > 0 else None
+        self.prefetch = prefetch
+        self.pending: dict[int, cf.Future] = {}
+
+    def make(self, iteration: int) -> dict[str, np.ndarray]:
+        """The batch of `iteration` (pure function of seed, rank, iteration)."""
+        out = {}
+        for side, bank, shard in (("src", self.src, self.shards[0]), ("dst", self.dst, self.shards[1])):
+            rng = np.random.default_rng([self.seed, self.rank, iteration, side == "dst"])
+            ref = self.dst if side == "src" and self.aug.ct_mode == "rct" else None
+            for k, v in make_side(bank, rng, self.batch_size, self.aug, shard, ref).items():
+                out[f"{side}_{k}"] = v
+        return out
+
+    def get(self, iteration: int) -> dict[str, np.ndarray]:
+        """Batch `iteration`, and start preparing the next few in the background."""
+        if self.pool is None:
+            return self.make(iteration)
+        for it in range(iteration, iteration + self.prefetch + 1):
+            if it not in self.pending:
+                self.pending[it] = self.pool.submit(self.make, it)
+        for it in [k for k in self.pending if k < iteration]:
+            self.pending.pop(it).cancel()
+        return self.pending.pop(iteration).result()
+
+    def close(self) -> None:
+        """Stop the workers."""
+        if self.pool is not None:
+            for f in self.pending.values():
+                f.cancel()
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None

@@ -1,0 +1,76 @@
+"""The contract the merge stage codes against: load a trained model, swap aligned dst faces.
+
+    sw = load_swapper(model_dir)
+    rgb, mask = sw.swap(faces)   # faces uint8 (N, res, res, 3) RGB, aligned like the training set
+    # rgb float32 (N, res, res, 3) in [0,1]; mask float32 (N, res, res) in [0,1]
+
+Attributes: resolution, face_type, model_hash (sha256 of the weights file), consent (the consent
+record info stored with the model, or None).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from facedouble.config import from_dict
+from facedouble.errors import FacedoubleError, PolicyError
+from facedouble.train import checkpoint as ck
+from facedouble.train.models.presets import ModelConfig, build_model
+
+
+@dataclasses.dataclass
+class Swapper:
+    """A trained model's dst->src path, ready for inference."""
+
+    model: torch.nn.Module
+    config: ModelConfig
+    resolution: int
+    face_type: str
+    model_hash: str
+    consent: dict[str, Any] | None
+    iteration: int
+    batch_size: int = 16
+    device: str = "cpu"
+
+    def swap(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Aligned dst faces uint8 RGB N×res×res×3 -> (rgb float32 N×res×res×3, mask float32 N×res×res)."""
+        faces = np.asarray(faces)
+        if faces.ndim == 3:
+            faces = faces[None]
+        r = self.resolution
+        if faces.dtype != np.uint8 or faces.ndim != 4 or faces.shape[1:] != (r, r, 3):
+            raise FacedoubleError(f"swap expects uint8 faces of shape (N, {r}, {r}, 3), got "
+                                  f"{faces.dtype} {faces.shape}")
+        rgb = np.empty((len(faces), r, r, 3), np.float32)
+        mask = np.empty((len(faces), r, r), np.float32)
+        with torch.inference_mode():
+            for i in range(0, len(faces), self.batch_size):
+                x = torch.from_numpy(faces[i:i + self.batch_size]).to(self.device)
+                x = x.permute(0, 3, 1, 2).float().div_(255)
+                out_rgb, out_mask = self.model.swap(x)
+                rgb[i:i + len(x)] = out_rgb.float().permute(0, 2, 3, 1).cpu().numpy()
+                mask[i:i + len(x)] = out_mask.float()[:, 0].cpu().numpy()
+        return rgb, mask
+
+
+def load_swapper(model_dir: str | Path, device: str = "cpu", batch_size: int = 16) -> Swapper:
+    """Load the newest checkpoint of `model_dir` (sha256-verified) for inference."""
+    loaded = ck.load_checkpoint(model_dir, with_optimizer=False)
+    if loaded.state.get("pretrain_only"):
+        raise PolicyError(f"{model_dir} is only pretrained; train it on a consented src faceset before swapping")
+    cfg = from_dict(ModelConfig, loaded.state["model"])
+    model = build_model(cfg)
+    try:
+        model.load_state_dict(loaded.weights)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise FacedoubleError(f"{model_dir}: weights do not fit the model config ({first})") from None
+    model.eval().to(device)
+    return Swapper(model=model, config=cfg, resolution=cfg.resolution, face_type=cfg.face_type,
+                   model_hash=loaded.weights_sha256, consent=loaded.state.get("consent"),
+                   iteration=int(loaded.state["iteration"]), batch_size=batch_size, device=device)

@@ -1,0 +1,28 @@
+"""Data-parallel training: the same command under torchrun with 2 CPU processes (gloo)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from facedouble.train import checkpoint as ck
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_torchrun_two_processes_keep_identical_weights(face_dirs, tmp_path: Path) -> None:
+    model = tmp_path / "m"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(REPO / "tests" / "train" / "train_cli.py"), "train", "--src", str(face_dirs[0]), "--model",
+           str(model), "--preset", "tiny", "--pretrain", "--max-iters", "3", "--batch-size", "2", "--workers", "0",
+           "--threads", "1"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ranks = json.loads((model / "ranks.json").read_text())
+    assert len(ranks["digests"]) == 2 and ranks["digests"][0] == ranks["digests"][1]
+    state = ck.load_state(model)
+    assert state["iteration"] == 3 and state["world_size"] == 2
