@@ -36,3 +36,25 @@ def test_truncated_png_rejected(frame):
     data = imagemeta.set_text(buf.tobytes(), "k", "v")
     with pytest.raises(InputError, match="truncated"):
         imagemeta.get_text(data[: len(data) // 2], "k")
+
+
+def test_atomic_write_leaves_no_temp_file_and_normal_permissions(tmp_path):
+    import os
+
+    from facedouble.io.atomic import atomic_open, atomic_write_bytes
+
+    atomic_write_bytes(tmp_path / "a.bin", b"one")
+    with pytest.raises(RuntimeError), atomic_open(tmp_path / "a.bin") as handle:
+        handle.write(b"half-written")
+        raise RuntimeError("interrupted")
+    assert (tmp_path / "a.bin").read_bytes() == b"one"  # the old content survives a failed write
+    assert os.listdir(tmp_path) == ["a.bin"]
+    assert (tmp_path / "a.bin").stat().st_mode & 0o777 == 0o666 & ~_current_umask()
+
+
+def _current_umask():
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
