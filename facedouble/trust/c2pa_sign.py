@@ -35,10 +35,11 @@ def _manifest(record: dict[str, Any], has_parent: bool) -> dict[str, Any]:
         first = {"action": "c2pa.opened", "parameters": {"ingredientIds": ["parent"]}}
     else:
         first = {"action": "c2pa.created", "digitalSourceType": SOURCE_TYPE}
-    edited = {"action": "c2pa.edited", "digitalSourceType": SOURCE_TYPE, "softwareAgent": {"name": "facedouble"},
-              "description": "face replaced with a trained model"}
+    edited = {"action": "c2pa.edited", "digitalSourceType": SOURCE_TYPE,
+              "softwareAgent": {"name": "facedouble"}, "description": "face replaced with a trained model"}
     return {
-        "claim_generator_info": [{"name": "facedouble", "version": str(record.get("tool", {}).get("version", ""))}],
+        "claim_generator_info": [{"name": "facedouble",
+                                  "version": str(record.get("tool", {}).get("version", ""))}],
         "title": str(record.get("output") or "facedouble render"),
         "assertions": [
             {"label": "c2pa.actions.v2", "data": {"actions": [first, edited]}},
@@ -61,7 +62,8 @@ def sign_file(path: Path, record: dict[str, Any], parent: Path | None, cert: Pat
     try:
         info = c2pa.C2paSignerInfo(alg=b"es256", sign_cert=cert_pem, private_key=key_pem,
                                    ta_url=tsa_url.encode() if tsa_url else None)
-        with c2pa.Signer.from_info(info) as signer, c2pa.Builder(_manifest(record, parent is not None)) as builder:
+        manifest = _manifest(record, parent is not None)
+        with c2pa.Signer.from_info(info) as signer, c2pa.Builder(manifest) as builder:
             if parent is not None:
                 parent = Path(parent)
                 ingredient = {"title": parent.name, "relationship": "parentOf", "label": "parent"}
@@ -107,9 +109,10 @@ def read_manifest(path: Path) -> dict[str, Any]:
         return {"status": "tampered", "trusted": False, "signer": None, "record": None,
                 "errors": [str(exc).splitlines()[0]]}
     active = store.get("manifests", {}).get(store.get("active_manifest", ""), {})
-    signer = (active.get("signature_info") or {}).get("common_name") or (active.get("signature_info") or {}).get(
-        "issuer")
-    record = next((a.get("data") for a in active.get("assertions", []) if a.get("label") == RECORD_LABEL), None)
+    signature = active.get("signature_info") or {}
+    signer = signature.get("common_name") or signature.get("issuer")
+    record = next((a.get("data") for a in active.get("assertions", []) if a.get("label") == RECORD_LABEL),
+                  None)
     codes = [s.get("code", "") for s in store.get("validation_status") or []]
     state = store.get("validation_state")
     failures = [c for c in codes if c != "signingCredential.untrusted"]
@@ -137,11 +140,13 @@ def init_test_ca(folder: Path, common_name: str = "facedouble test signer") -> t
                           x509.NameAttribute(NameOID.ORGANIZATION_NAME, "facedouble local test CA")])
 
     root_key = ec.generate_private_key(ec.SECP256R1())
-    root = (x509.CertificateBuilder().subject_name(name("facedouble test root")).issuer_name(
-        name("facedouble test root")).public_key(root_key.public_key()).serial_number(x509.random_serial_number())
+    root_name = name("facedouble test root")
+    root = (x509.CertificateBuilder().subject_name(root_name).issuer_name(root_name)
+        .public_key(root_key.public_key()).serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=3650))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+        .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False,
+                                     key_encipherment=False,
                                      data_encipherment=False, key_agreement=False, key_cert_sign=True,
                                      crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False)
@@ -155,7 +160,8 @@ def init_test_ca(folder: Path, common_name: str = "facedouble test signer") -> t
                                      data_encipherment=False, key_agreement=False, key_cert_sign=False,
                                      crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()),
+                       critical=False)
         .sign(root_key, hashes.SHA256()))
 
     def key_pem(key) -> bytes:

@@ -99,12 +99,14 @@ def add_identity(workspace: Path, name: str, release: Path, scope: str = "", exp
         raise InputError(f"release document not found: {release}")
     path = _record_path(workspace, name)
     if path.exists():
-        raise FacedoubleError(f"identity {name!r} already exists in {workspace}; records are never overwritten")
+        raise FacedoubleError(f"identity {name!r} already exists in {workspace}; "
+                              "records are never overwritten")
     expires = _parse_date(expires, "--expires")
     if expires is not None and dt.date.fromisoformat(expires) < dt.date.today():
         raise InputError(f"--expires {expires} is in the past")
-    record = ConsentRecord(name=name, release_sha256=sha256_file(release), release_path=str(release.resolve()),
-                           scope=scope, created=dt.date.today().isoformat(), expires=expires, notes=notes)
+    record = ConsentRecord(name=name, release_sha256=sha256_file(release),
+                           release_path=str(release.resolve()), scope=scope,
+                           created=dt.date.today().isoformat(), expires=expires, notes=notes)
     atomic_write_json(path, record.to_dict())
     return record
 
@@ -113,7 +115,8 @@ def load_identity(workspace: Path, name: str) -> ConsentRecord:
     """Read a record from the workspace; PolicyError if unknown, InputError if malformed."""
     path = _record_path(workspace, name)
     if not path.is_file():
-        raise PolicyError(f"no consent record for {name!r} in {workspace} (add one with `facedouble identity add`)")
+        raise PolicyError(f"no consent record for {name!r} in {workspace} "
+                          "(add one with `facedouble identity add`)")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         return ConsentRecord(**data)
@@ -165,5 +168,6 @@ def require_consent(faceset_dir: Path, workspace: Path | None = None) -> Consent
         raise PolicyError(f"consent binding {binding_path} is malformed") from None
     record = load_identity(workspace, name)
     if record.record_hash != bound_hash:
-        raise PolicyError(f"consent record {name!r} does not match the one faceset {faceset_dir} was bound to")
+        raise PolicyError(f"consent record {name!r} does not match the one faceset {faceset_dir} "
+                          "was bound to")
     return _validate(record)
