@@ -20,8 +20,14 @@ coordinates, is carried to every following frame of that face until the next key
 frames did not work: H.264 treats a one-frame pattern as noise and drops it (per-frame bit accuracy fell to
 ~0.6 after CRF 28), while a pattern that moves with the face is kept by motion prediction (~0.97).
 
-Detection decodes every frame with a face (up to DETECT_MAX_FRAMES), sums the clipped decoder outputs
-and checks the CRC, allowing one corrected bit (see `_vote`).
+Content bias and polarity alternation: on an unmarked or weakly marked face the decoder's outputs are
+dominated by a bias that depends on the image and is nearly constant over a shot, so after CRF 28 + 50%
+resize the plain vote kept the same 1-4 bits wrong on every frame (voting cannot fix a bias). So key
+blocks alternate between the payload word and its complement; detection removes the temporal mean of the
+decoder outputs (the bias) and takes their first principal component, which is +-payload (`_candidates`).
+
+Detection decodes every frame with a face (up to DETECT_MAX_FRAMES), forms those candidate words and
+checks the CRC, allowing one corrected bit; enough frames must agree on their own (see `_vote`).
 """
 
 from __future__ import annotations
@@ -199,6 +205,7 @@ def strength_for(box) -> float:
 class _TrackState:
     residual: np.ndarray  # (WORK_SIZE, WORK_SIZE, 3) float32, already scaled by strength
     box_offset: np.ndarray  # canonical box minus given box, in units of the given box's size
+    block: int | None  # frame_index // step the residual was made for (None: a still)
 
 
 class Watermarker:
@@ -222,15 +229,17 @@ class Watermarker:
         """Key frames where the RivaGAN encoder runs (every other frame with a face carries its residual)."""
         return frames_to_mark(n_frames, fps)
 
-    def _fresh_residual(self, frame_rgb: np.ndarray, box) -> _TrackState:
+    def _fresh_residual(self, frame_rgb: np.ndarray, box, block: int | None) -> _TrackState:
         canonical = _canonical_box(frame_rgb, box)
         crop = _crop(frame_rgb, _region_matrix(canonical))
-        (out,) = _session("encoder").run(None, {"frame": _to_tensor(crop), "data": self.bits[None]})
+        # odd blocks carry the complement: see the module docstring (cancels the decoder's content bias)
+        bits = self.bits if block is None or block % 2 == 0 else 1.0 - self.bits
+        (out,) = _session("encoder").run(None, {"frame": _to_tensor(crop), "data": bits[None]})
         marked = (np.clip(out[0, :, 0].transpose(1, 2, 0), -1.0, 1.0) + 1.0) * 127.5
         gain = self.strength if self.strength is not None else strength_for(canonical)
         size = np.array([box[2] - box[0], box[3] - box[1]] * 2, dtype=np.float64)
         offset = (np.array(canonical, dtype=np.float64) - np.array(box, dtype=np.float64)) / size
-        return _TrackState((marked - crop.astype(np.float32)) * gain, offset)
+        return _TrackState((marked - crop.astype(np.float32)) * gain, offset, block)
 
     def embed(self, frame_rgb: np.ndarray, face_box_xyxy, frame_index: int | None = None,
               track_id: int = 0) -> np.ndarray:
@@ -244,8 +253,9 @@ class Watermarker:
             raise InputError("watermark embed expects an RGB uint8 frame")
         box = tuple(float(v) for v in face_box_xyxy)
         state = self._tracks.get(track_id)
-        if state is None or frame_index is None or frame_index % self._step == 0:
-            state = self._tracks[track_id] = self._fresh_residual(frame_rgb, box)
+        block = None if frame_index is None else frame_index // self._step
+        if state is None or block is None or state.block != block:
+            state = self._tracks[track_id] = self._fresh_residual(frame_rgb, box, block)
         size = np.array([box[2] - box[0], box[3] - box[1]] * 2)
         region = tuple(np.array(box) + state.box_offset * size)
         matrix = _region_matrix(region)
@@ -284,35 +294,54 @@ def _decode_soft(total: np.ndarray) -> tuple[int | None, int]:
     return None, 0
 
 
-def _vote(observations: list[tuple[int, np.ndarray]], min_votes: int, examined: int,
-          window: int = 50) -> Detection:
+def _candidates(logits: np.ndarray) -> list[np.ndarray]:
+    """Soft 32-bit words that may carry the payload.
+
+    Video: the decoder's output is content bias (nearly constant over a shot) plus +-w, the sign
+    alternating every key block. Removing the temporal mean removes the bias; the first principal
+    component of what is left is +-w. Both signs are tried: the CRC accepts at most one of them.
+    The plain sum is kept for stills and for excerpts shorter than two blocks.
+    """
+    total = logits.sum(axis=0)
+    words = [total]
+    if len(logits) >= 4:
+        centred = logits - logits.mean(axis=0)
+        _, singular, vt = np.linalg.svd(centred, full_matrices=False)
+        if singular[0] > 0:
+            words += [vt[0] * singular[0], -vt[0] * singular[0]]
+    return words
+
+
+def _agreement(logits: np.ndarray, bits: np.ndarray, centred: np.ndarray | None) -> np.ndarray:
+    """Per observation: share of bits agreeing with the payload (on alternate blocks: its complement)."""
+    target = bits > 0.5
+    plain = ((logits > 0) == target).mean(axis=1)
+    if centred is None:
+        return plain
+    alt = ((centred > 0) == target).mean(axis=1)
+    return np.maximum(plain, np.maximum(alt, 1.0 - alt))
+
+
+def _vote(observations: list[tuple[int, np.ndarray]], min_votes: int, examined: int) -> Detection:
     """Combine per-frame decoder outputs into one decision.
 
-    Candidates: the clipped-output sum over all frames, and over consecutive windows of `window` frames
-    (a marked excerpt spliced into unmarked footage). A candidate counts only if its CRC matches (after at
-    most one corrected bit) AND at least `min_votes` frames decode, on their own, to within
-    _MAX_BIT_ERRORS bits of it - so one lucky sum cannot produce a mark.
+    A candidate word (see `_candidates`) counts only if its CRC matches (after at most one corrected bit)
+    AND at least `min_votes` observations agree with it on >= 32 - _MAX_BIT_ERRORS bits on their own.
     """
     if not observations:
         return Detection(False, None, 0, examined, 0.0)
-    clipped = [(i, np.clip(lg, -_LOGIT_CLIP, _LOGIT_CLIP)) for i, lg in observations]
-    sums = [sum(lg for _, lg in clipped)]
-    last = max(i for i, _ in clipped)
-    if last >= window:
-        for start in range(0, last + 1, window // 2):
-            group = [lg for i, lg in clipped if start <= i < start + window]
-            if group:
-                sums.append(sum(group))
+    logits = np.clip(np.array([lg for _, lg in observations]), -_LOGIT_CLIP, _LOGIT_CLIP)
+    centred = logits - logits.mean(axis=0) if len(logits) >= 4 else None
     best = Detection(False, None, 0, examined, 0.0)
-    for total in sums:
-        payload, _ = _decode_soft(total)
+    for word in _candidates(logits):
+        payload, _ = _decode_soft(word)
         if payload is None:
             continue
-        bits = encode_payload(payload)
-        votes = [agree for ok, agree in (_hamming_ok(lg, bits) for _, lg in observations) if ok]
+        agree = _agreement(logits, encode_payload(payload), centred)
+        votes = agree[agree >= 1.0 - _MAX_BIT_ERRORS / 32]
         if len(votes) > best.frames_voted or best.payload is None:
             best = Detection(len(votes) >= min_votes, payload, len(votes), examined,
-                             float(np.mean(votes)) if votes else 0.0)
+                             float(votes.mean()) if len(votes) else 0.0)
     if not best.found:
         return Detection(False, None, best.frames_voted, examined, best.confidence)
     return best
