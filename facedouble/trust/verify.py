@@ -29,11 +29,17 @@ def verify_file(path: Path, max_frames: int = watermark.DETECT_MAX_FRAMES) -> di
     if not path.is_file():
         raise InputError(f"file not found: {path}")
     c2pa_status = c2pa_sign.read_manifest(path)
-    if path.suffix.lower() in IMAGE_SUFFIXES:
-        mark = watermark.detect_image(path)
-    else:
-        mark = watermark.detect_video(path, max_frames=max_frames)
-    embedded = record.read_embedded(path)
+    try:
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            mark = watermark.detect_image(path)
+        else:
+            mark = watermark.detect_video(path, max_frames=max_frames)
+        embedded = record.read_embedded(path)
+    except InputError:
+        # a tampered file may no longer decode; that is still a verdict (tampered), not an error
+        if c2pa_status["status"] != "tampered":
+            raise
+        mark, embedded = watermark.Detection(False, None, 0, 0, 0.0), None
     sidecar_path = record.sidecar_path(path)
     rec = c2pa_status.get("record") or embedded
     payload_matches = None
