@@ -99,7 +99,7 @@ def decode_payload(bits: np.ndarray) -> int | None:
 
 
 def frames_to_mark(n_frames: int, fps: float) -> set[int]:
-    """Indices of the frames to watermark: KEYS_PER_SECOND evenly spaced frames per second."""
+    """Key frames (KEYS_PER_SECOND per second) where RivaGAN runs; frames between carry their residual."""
     step = max(1, round((fps or 25.0) / KEYS_PER_SECOND))
     return set(range(0, n_frames, step))
 
