@@ -13,6 +13,10 @@ back to frame pixels and added, scaled by `strength`. 128 px makes the pattern c
 survives the downscale; RivaGAN's residual lives mostly in chroma (luma-only embedding does not survive).
 Strength is 3x RivaGAN's own residual for faces >= 256 px and rises to 5x for faces <= 160 px, where
 measurements (bench/trust.py) showed the weaker mark losing bits after CRF 28 + 50% resize.
+Known limitation: at these strengths the mark is VISIBLE as a chroma mottle over the face region (PSNR of
+a GRID frame 31 dB at 5x, 36 dB at 3x, 45 dB at 1x where it is invisible but does not survive the
+attack). On GRID upscaled to 720p (faces ~400 px), 3x survived CRF 28 on both clips tried and CRF 28 +
+50% on one of two. Robustness vs visibility is a product decision; `strength` is a constructor argument.
 
 Temporal layout: RivaGAN costs ~0.1 s per face at 128 px on one CPU core, so the encoder runs only on
 "key" frames (`frames_to_mark`: KEYS_PER_SECOND per second). Its residual, expressed in face-region
