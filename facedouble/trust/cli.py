@@ -1,0 +1,96 @@
+"""CLI for the trust layer: `identity`, `certs`, `verify`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from facedouble.trust import consent
+
+
+def _workspace(args) -> Path:
+    return Path(args.workspace) if args.workspace else consent.default_workspace()
+
+
+def _identity_add(args) -> int:
+    record = consent.add_identity(_workspace(args), args.name, Path(args.release), scope=args.scope or "",
+                                  expires=args.expires, notes=args.notes or "")
+    print(f"added identity {record.name} (record sha256 {record.record_hash})")
+    return 0
+
+
+def _identity_list(args) -> int:
+    for record in consent.list_identities(_workspace(args)):
+        state = "expired" if record.expired() else "valid"
+        print(f"{record.name}\t{state}\texpires {record.expires or 'never'}\t{record.scope}")
+    return 0
+
+
+def _identity_show(args) -> int:
+    record = consent.load_identity(_workspace(args), args.name)
+    print(json.dumps(record.to_dict() | {"record_hash": record.record_hash}, indent=2, sort_keys=True))
+    return 0
+
+
+def _identity_bind(args) -> int:
+    record = consent.bind_faceset(_workspace(args), args.name, Path(args.faceset))
+    print(f"bound {args.faceset} to identity {record.name}")
+    return 0
+
+
+def _certs_init(args) -> int:
+    from facedouble.trust.c2pa_sign import init_test_ca
+
+    cert, key = init_test_ca(Path(args.out))
+    print(f"test CA written: certificate {cert}, key {key} (for trying signing out only; not trusted)")
+    return 0
+
+
+def _verify(args) -> int:
+    from facedouble.trust.verify import format_report, verify_file
+
+    report = verify_file(Path(args.file))
+    print(json.dumps(report, indent=2, sort_keys=True) if args.json else format_report(report))
+    return report["exit_code"]
+
+
+def register(subparsers) -> None:
+    """Add the `identity`, `certs` and `verify` subcommands."""
+    workspace = argparse.ArgumentParser(add_help=False)
+    workspace.add_argument("--workspace", help="workspace folder (default: $FACEDOUBLE_WORKSPACE or "
+                           "./facedouble-workspace)")
+
+    identity = subparsers.add_parser("identity", help="consent records of performers")
+    isub = identity.add_subparsers(dest="identity_command", metavar="ACTION", required=True)
+    add = isub.add_parser("add", parents=[workspace], help="record a performer's signed release")
+    add.add_argument("name")
+    add.add_argument("--release", required=True, help="the signed release document (its SHA-256 is stored)")
+    add.add_argument("--scope", help="what the consent covers, free text")
+    add.add_argument("--expires", help="last valid day, YYYY-MM-DD")
+    add.add_argument("--notes")
+    add.set_defaults(func=_identity_add)
+    lst = isub.add_parser("list", parents=[workspace], help="list consent records")
+    lst.set_defaults(func=_identity_list)
+    show = isub.add_parser("show", parents=[workspace], help="show one consent record")
+    show.add_argument("name")
+    show.set_defaults(func=_identity_show)
+    bind = isub.add_parser("bind", parents=[workspace], help="bind a faceset folder to a consent record")
+    bind.add_argument("name")
+    bind.add_argument("faceset")
+    bind.set_defaults(func=_identity_bind)
+
+    certs = subparsers.add_parser("certs", help="signing certificates")
+    csub = certs.add_subparsers(dest="certs_command", metavar="ACTION", required=True)
+    init = csub.add_parser("init", help="make a local test CA and signing certificate (ES256)")
+    init.add_argument("--out", default="facedouble-certs", help="folder for the keys (default: %(default)s)")
+    init.set_defaults(func=_certs_init)
+
+    from facedouble.trust.verify import __doc__ as verify_doc
+
+    verify = subparsers.add_parser("verify", help="check a video or image for facedouble marks",
+                                   description=verify_doc,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    verify.add_argument("file")
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.set_defaults(func=_verify)

@@ -1,0 +1,103 @@
+"""Shared fixtures for the trust tests: real GRID footage, a marked + signed render, an attacked copy."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+GRID = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "grid"
+RENDER_FRAMES = 50  # 2 s at 25 fps: the shortest excerpt the watermark must be found in
+PAYLOAD = 40503
+
+
+def grid_clip(name: str) -> Path:
+    """Path of a GRID clip; skips the test with a clear message if the shared data is missing."""
+    path = GRID / f"{name}.mpg"
+    if not path.is_file():
+        pytest.skip(f"GRID footage not found at {GRID} (expected ../shared/data/grid next to the repo)")
+    return path
+
+
+def read_frames(path: Path, limit: int | None = None) -> list[np.ndarray]:
+    from facedouble.io.video import open_source
+
+    frames = []
+    for frame in open_source(path):
+        if limit is not None and frame.index >= limit:
+            break
+        frames.append(frame.image)
+    return frames
+
+
+def write_mp4(path: Path, frames: list[np.ndarray], crf: int, scale: float = 1.0,
+              metadata: dict[str, str] | None = None) -> Path:
+    """H.264 yuv420p MP4 with PyAV (libx264), optionally downscaled, optionally with container metadata."""
+    import av
+    import cv2
+
+    h, w = frames[0].shape[:2]
+    w2, h2 = int(w * scale) // 2 * 2, int(h * scale) // 2 * 2
+    options = {"movflags": "use_metadata_tags"} if metadata else {}
+    with av.open(str(path), "w", options=options) as container:
+        if metadata:
+            container.metadata.update(metadata)
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = w2, h2, "yuv420p"
+        stream.options = {"crf": str(crf), "threads": "1"}
+        for frame in frames:
+            if scale != 1.0:
+                frame = cv2.resize(frame, (w2, h2), interpolation=cv2.INTER_AREA)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory) -> tuple[Path, Path]:
+    from facedouble.trust.c2pa_sign import init_test_ca
+
+    return init_test_ca(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture(scope="session")
+def render(tmp_path_factory, certs) -> dict:
+    """A GRID clip (pwij3p, 2 s) marked the way merge marks it, recorded, signed; and an attacked copy."""
+    from facedouble.trust import c2pa_sign, record
+    from facedouble.trust.watermark import Watermarker, detect_face_boxes
+
+    target = grid_clip("pwij3p")
+    frames = read_frames(target, RENDER_FRAMES)
+    marker = Watermarker(PAYLOAD, fps=25.0)
+    marked = [marker.embed(f, detect_face_boxes(f)[0], frame_index=i) for i, f in enumerate(frames)]
+    folder = tmp_path_factory.mktemp("render")
+    consent = {"name": "test-performer", "record_hash": "0" * 64, "release_sha256": "1" * 64}
+    rec = record.build_record(model_hash="2" * 64, consent=consent, target=target,
+                              settings={"colour": "rct"}, payload_id=PAYLOAD, output_name="render.mp4")
+    out = write_mp4(folder / "render.mp4", marked, crf=18, metadata=record.mp4_metadata(rec))
+    record.write_sidecar(out, rec)
+    c2pa_sign.sign_file(out, rec, target, *certs)
+    attacked = write_mp4(folder / "attacked.mp4", read_frames(out), crf=28, scale=0.5)
+    return {"target": target, "frames": frames, "marked": marked, "path": out, "attacked": attacked,
+            "record": rec}
+
+
+def run_cli(argv: list[str]) -> int:
+    """Run a trust subcommand the way `facedouble` does (its parser, its error handling)."""
+    import sys
+
+    from facedouble.errors import FacedoubleError
+    from facedouble.trust import cli
+
+    parser = argparse.ArgumentParser(prog="facedouble")
+    cli.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except FacedoubleError as exc:
+        print(f"facedouble {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
