@@ -35,10 +35,7 @@ def build_record(*, model_hash: str, consent: ConsentRecord | dict[str, Any], ta
                  settings: dict[str, Any], payload_id: int, output_name: str = "") -> dict[str, Any]:
     """The render record as a plain dict (JSON-serialisable)."""
     consent_dict = consent.to_dict() if isinstance(consent, ConsentRecord) else dict(consent)
-    if isinstance(consent, ConsentRecord):
-        consent_hash = consent.record_hash
-    else:
-        consent_hash = consent_dict.get("record_hash")
+    consent_hash = consent.record_hash if isinstance(consent, ConsentRecord) else consent_dict.get("record_hash")
     target = Path(target)
     return {
         "version": 1,
