@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from facedouble.errors import FacedoubleError, InputError
+from facedouble.errors import FacedoubleError, InputError, PolicyError
 from facedouble.extract.align import face_transform, invert, transform_points, warp_face
 from facedouble.extract.detectors import get_detector
 from facedouble.extract.facetypes import FACE_TYPES
@@ -38,6 +38,7 @@ from facedouble.io import imagemeta
 from facedouble.io.atomic import atomic_write_json
 from facedouble.io.video import Frame, FrameSource, open_source
 from facedouble.log import get_logger
+from facedouble.trust.guard import StreamGuard
 
 log = get_logger(__name__)
 REPORT_FILE = "extract-report.json"
@@ -326,10 +327,13 @@ def extract(source: str | Path, out_dir: str | Path, cfg: ExtractConfig | None =
     embedder = IdentityEmbedder()
     reference = reference_embedding(cfg.reference, embedder) if cfg.reference else None
     track_seen: dict[int, int] = {}
+    guard = StreamGuard(src.info.fps, src.info.frame_count, f"input {source}")
+    written: list[Path] = []
     pool = ThreadPoolExecutor(max_workers=2)
     pending: list[Future] = []
     try:
         for frame, faces in track_faces(src, cfg, stats, lambda: {"faces": report.faces_written}):
+            guard.check(frame.index, frame.image)
             if not faces:
                 report.frames_without_face.append(frame.index)
                 continue
@@ -344,10 +348,16 @@ def extract(source: str | Path, out_dir: str | Path, cfg: ExtractConfig | None =
                     report.tracks[obs.track_id] = report.tracks.get(obs.track_id, 0) + 1
                     continue
                 embed = reference is not None or n_seen % cfg.embed_every == 0
+                written.append(out_dir / name)
                 pending.append(pool.submit(_make_face, out_dir / name, frame, obs, embed, embedder, reference,
                                            cfg, frame_size, source))
             pending = _drain(pending, 16, report)
         pending = _drain(pending, 0, report)
+    except PolicyError:
+        pool.shutdown(wait=True, cancel_futures=True)
+        for path in written:  # a refused input leaves nothing behind
+            path.unlink(missing_ok=True)
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     report.frames_read, report.frames_analysed, report.shot_cuts = (

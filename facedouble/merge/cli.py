@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
-from facedouble.config import load_toml
-from facedouble.errors import FacedoubleError
+from facedouble.config import load_toml, to_dict
+from facedouble.errors import FacedoubleError, PolicyError
 from facedouble.merge.blend import BLEND_MODES
 from facedouble.merge.colour import COLOUR_TRANSFERS
 from facedouble.merge.masks import MASK_MODES
@@ -54,6 +55,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--concat", action="store_true", help="join the shards' segments into OUT (no model needed)")
     p.add_argument("--fresh", action="store_true", help="discard an earlier, unfinished run's work folder")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress lines")
+    t = p.add_argument_group("provenance (always on: guard, watermark, render record, C2PA signature)")
+    t.add_argument("--workspace", help="workspace with consent records and certs/ (default $FACEDOUBLE_WORKSPACE "
+                   "or ./facedouble-workspace)")
+    t.add_argument("--cert", help="C2PA signing certificate chain (PEM); default WORKSPACE/certs/signer.pem")
+    t.add_argument("--key", help="its private key (PEM); default WORKSPACE/certs/signer.key")
+    t.add_argument("--label", help='visible label burnt into every frame, e.g. "SYNTHETIC"')
     p.set_defaults(func=run)
 
 
@@ -96,7 +103,12 @@ def run(args: argparse.Namespace) -> int:
     from facedouble.merge.shard import parse_shard
 
     if args.concat:
-        result = pipeline.finalize(_outputs(args))
+        outputs = _outputs(args)
+        plan_file = outputs.work_dir() / pipeline.PLAN_FILE
+        state = json.loads(plan_file.read_text(encoding="utf-8")) if plan_file.exists() else None
+        provenance = _provenance(args, state["model_hash"], Path(state["clip"]), state["settings"],
+                                 state.get("fps") or 25.0, state.get("frame_count")) if state else None
+        result = pipeline.finalize(outputs, provenance.hooks() if provenance else None)
         _summary(result)
         return 0
     if not args.model:
@@ -113,13 +125,30 @@ def run(args: argparse.Namespace) -> int:
         print(f"preview            {png}")
         return 0
     shard = parse_shard(args.shard) if args.shard else (1, 1)
-    result = pipeline.merge(model, faceset, _outputs(args), config, rules, clip, shard, fresh=args.fresh,
-                            progress=args.progress)
+    if not model.consent:
+        raise PolicyError(f"model {args.model} carries no consent record; train it on a source faceset bound "
+                          "to a consent record (`facedouble identity bind`)")
+    plan = pipeline.load_plan(model, faceset, config, clip)
+    provenance = _provenance(args, model.model_hash, plan.clip, to_dict(config), float(plan.fps), plan.frame_count)
+    result = pipeline.merge(model, faceset, _outputs(args), config, rules, clip, shard, hooks=provenance.hooks(),
+                            fresh=args.fresh, progress=args.progress, plan=plan)
     if result is None:
         print(f"shard {shard[0]}/{shard[1]} done; when every shard is, run: facedouble merge --concat --out {args.out}")
         return 0
     _summary(result)
     return 0
+
+
+def _provenance(args: argparse.Namespace, model_hash: str, clip: Path, settings: dict, fps: float,
+                frame_count: int | None):  # noqa: ANN202 - RenderProvenance, imported lazily
+    """Guard, watermark, label, record and signature for this render (the same for every shard)."""
+    from facedouble.trust.consent import default_workspace
+    from facedouble.trust.render import RenderProvenance, find_signer, payload_for
+
+    workspace = Path(args.workspace) if args.workspace else default_workspace()
+    cert, key = find_signer(workspace, args.cert, args.key)
+    return RenderProvenance(payload_id=payload_for(model_hash, clip, settings), fps=fps, frame_count=frame_count,
+                            cert=cert, key=key, label=args.label)
 
 
 def _summary(result) -> None:  # noqa: ANN001 - MergeResult

@@ -127,6 +127,7 @@ class MergeResult:
 
 PostCompositeHook = Callable[[FrameContext], "np.ndarray | None"]
 FinalizeHook = Callable[[MergeResult], None]
+MetadataHook = Callable[[MergeResult], dict[str, str]]
 
 
 @dataclasses.dataclass
@@ -134,6 +135,7 @@ class MergeHooks:
     """Extension points (trust wiring): see the module docstring."""
 
     post_composite: list[PostCompositeHook] = dataclasses.field(default_factory=list)
+    metadata: list[MetadataHook] = dataclasses.field(default_factory=list)  # extra MP4 container tags
     finalize: list[FinalizeHook] = dataclasses.field(default_factory=list)
 
 
@@ -412,7 +414,8 @@ def load_plan(model: Swapper, faceset: str | Path, config: MergeConfig, clip: st
 
 def merge(model: Swapper, faceset: str | Path, outputs: Outputs, config: MergeConfig | None = None,
           rules: list[OverrideRule] | None = None, clip: str | Path | None = None, shard: tuple[int, int] = (1, 1),
-          hooks: MergeHooks | None = None, fresh: bool = False, progress: bool = True) -> MergeResult | None:
+          hooks: MergeHooks | None = None, fresh: bool = False, progress: bool = True,
+          plan: MergePlan | None = None) -> MergeResult | None:
     """Render the target clip with `model`'s faces; resumes from the work folder of `outputs`.
 
     A single run (shard 1/1) also concatenates and finalizes, returning the MergeResult. A shard
@@ -424,7 +427,7 @@ def merge(model: Swapper, faceset: str | Path, outputs: Outputs, config: MergeCo
     rules = rules or []
     hooks = hooks or MergeHooks()
     overrides = Overrides(config.face_settings(), rules)
-    plan = load_plan(model, faceset, config, clip)
+    plan = plan or load_plan(model, faceset, config, clip)
     fp = fingerprint(model, plan, config, rules, outputs)
     state = {"fingerprint": fp, "clip": str(plan.clip.resolve()), "frame_count": plan.frame_count,
              "width": plan.info.width, "height": plan.info.height, "fps": float(plan.fps),
@@ -551,24 +554,26 @@ def finalize(outputs: Outputs, hooks: MergeHooks | None = None, seconds: float =
     if [f["index"] for f in frames] != expected:
         raise FacedoubleError(f"segments in {work} do not cover the frames in order; re-run with --fresh")
     clip = Path(state["clip"])
+    flicker = flicker_figure([tuple(f["flicker"]) if f["flicker"] else None for f in frames])
+    result = MergeResult(frames=len(frames), frames_with_faces=sum(1 for f in frames if f["faces"]), flicker=flicker,
+                         clip=clip, outputs=outputs, model_hash=state["model_hash"], consent=state.get("consent"),
+                         settings=state["settings"], fingerprint=state["fingerprint"], seconds=seconds)
     if outputs.video is not None:
         segments = [work / f"{segment_name(k)}.mp4" for k in range(last[0] + 1)]
         absent = [p.name for p in segments if not p.exists()]
         if absent:
             raise FacedoubleError(f"video segment {absent[0]} missing in {work}")
-        concat_segments(segments, outputs.video, audio_from=clip,
-                        metadata={"comment": "synthetic media: face replaced with facedouble",
-                                  "encoder": state.get("tool", "facedouble")})
+        metadata = {"comment": "synthetic media: face replaced with facedouble",
+                    "encoder": state.get("tool", "facedouble")}
+        for hook in hooks.metadata:
+            metadata.update(hook(result))
+        concat_segments(segments, outputs.video, audio_from=clip, metadata=metadata)
     if outputs.transforms is not None:
         atomic_write_json(outputs.transforms, {
             "version": 1, "clip": str(clip), "width": state.get("width"), "height": state.get("height"),
             "fps": state.get("fps"), "note": "aligned_to_frame maps model-crop pixels to "
             "frame pixels (2x3 affine); corner_pin is the crop's corners in frame pixels (TL, TR, BR, BL)",
             "frames": [{"index": f["index"], "timestamp": f["timestamp"], "faces": f["faces"]} for f in frames]})
-    flicker = flicker_figure([tuple(f["flicker"]) if f["flicker"] else None for f in frames])
-    result = MergeResult(frames=len(frames), frames_with_faces=sum(1 for f in frames if f["faces"]), flicker=flicker,
-                         clip=clip, outputs=outputs, model_hash=state["model_hash"], consent=state.get("consent"),
-                         settings=state["settings"], fingerprint=state["fingerprint"], seconds=seconds)
     for hook in hooks.finalize:
         hook(result)
     return result

@@ -239,7 +239,10 @@ def concat_segments(segments: Sequence[Path], out: Path, audio_from: Path | None
             if container.streams.video[0].codec_context.extradata != extradata:
                 raise FacedoubleError(f"segment {path.name} was encoded with different settings; delete "
                                       "the work folder and render again")
-        with av.open(tmp, "w", format=_format_for(out), options={"fflags": "+bitexact"}) as output:
+        options = {"fflags": "+bitexact"}
+        if _format_for(out) in ("mp4", "mov"):
+            options["movflags"] = "use_metadata_tags"  # keeps custom tags (the render record)
+        with av.open(tmp, "w", format=_format_for(out), options=options) as output:
             for key, value in (metadata or {}).items():
                 output.metadata[key] = value
             vout = output.add_stream_from_template(inputs[0].streams.video[0])

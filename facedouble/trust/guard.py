@@ -56,17 +56,42 @@ def score_frames(frames: Iterable[np.ndarray]) -> list[float]:
     return [classifier.classify(np.ascontiguousarray(frame)).nsfw for frame in frames]
 
 
+def sample_step(fps: float | None, n_frames: int | None = None) -> int:
+    """Every how many frames the guard samples: SAMPLES_PER_SECOND, and at least 3 frames of a short clip."""
+    step = max(1, round((fps or 25.0) / SAMPLES_PER_SECOND))
+    return max(1, min(step, n_frames // 3 or 1)) if n_frames else step
+
+
 def sample_indices(n_frames: int, fps: float) -> list[int]:
     """Frames the guard looks at: SAMPLES_PER_SECOND per second, at least 3 (or all if fewer)."""
-    step = max(1, min(round((fps or 25.0) / SAMPLES_PER_SECOND), n_frames // 3 or 1))
-    return list(range(0, n_frames, step))
+    return list(range(0, n_frames, sample_step(fps, n_frames)))
+
+
+class StreamGuard:
+    """The guard for frames streaming past: scores the sampled ones, refuses as soon as the rule says so."""
+
+    def __init__(self, fps: float | None, n_frames: int | None, what: str):
+        self.step, self.what = sample_step(fps, n_frames), what
+        self.scores: list[float] = []
+
+    def check(self, index: int, frame_rgb: np.ndarray) -> None:
+        """Score `frame_rgb` if `index` is sampled; raise PolicyError when the job must stop."""
+        if index % self.step:
+            return
+        self.scores += score_frames([frame_rgb])
+        verdict = decide(self.scores)
+        if verdict.explicit:
+            raise PolicyError(_refusal(self.what, verdict))
+
+
+def _refusal(what: str, verdict: Verdict) -> str:
+    return (f"{what} refused: explicit content detected ({verdict.hits} of {verdict.frames} sampled frames "
+            f">= {THRESHOLD}, max {verdict.max_score:.2f}); facedouble does not process it")
 
 
 def check_frames(frames: Iterable[np.ndarray], what: str = "input") -> Verdict:
     """Score frames (pass the sampled ones) and raise PolicyError if the rule says explicit."""
     verdict = decide(score_frames(frames))
     if verdict.explicit:
-        raise PolicyError(f"{what} refused: explicit content detected ({verdict.hits} of {verdict.frames} "
-                          f"sampled frames >= {THRESHOLD}, max {verdict.max_score:.2f}); "
-                          "facedouble does not process it")
+        raise PolicyError(_refusal(what, verdict))
     return verdict

@@ -106,3 +106,15 @@ def test_tracks_end_at_shot_cuts(tmp_path, grid_clip):
     tracks = {m.frame_index: m.track_id for _, m in Faceset(tmp_path / "out").metas()}
     assert len(set(tracks.values())) == 2
     assert {tracks[i] for i in range(12)} != {tracks[i] for i in range(12, 24)}
+
+
+def test_explicit_input_is_refused_and_leaves_no_faces(tmp_path, grid_clip, monkeypatch):
+    """The guard's real detector passes GRID (tests/trust); here it is told a frame is explicit."""
+    from facedouble.errors import PolicyError
+    from facedouble.trust import guard
+
+    monkeypatch.setattr(guard, "score_frames", lambda frames: [0.99 for _ in frames])
+    clip = write_clip(tmp_path / "c.mp4", frames_of(grid_clip("lbbc2a"), 30))
+    with pytest.raises(PolicyError, match="explicit content"):
+        extract(clip, tmp_path / "out", ExtractConfig(size=64, progress=False))
+    assert not list((tmp_path / "out").glob("*.png")) if (tmp_path / "out").exists() else True

@@ -30,3 +30,24 @@ def target_frames(target) -> list[np.ndarray]:
     from facedouble.io.video import open_source
 
     return [f.image for f in open_source(target[1])]
+
+
+
+CONSENT = {"name": "test-performer", "record_hash": "ab" * 32}
+
+
+def consented(swapper):
+    """A stand-in model carrying a consent record, as a trained model does."""
+    swapper.consent = dict(CONSENT)
+    return swapper
+
+
+@pytest.fixture()
+def signing_workspace(tmp_path, monkeypatch):
+    """A workspace with a test signer (`certs init`), made the CLI's default workspace."""
+    from facedouble.trust.c2pa_sign import init_test_ca
+
+    workspace = tmp_path / "ws"
+    init_test_ca(workspace / "certs")
+    monkeypatch.setenv("FACEDOUBLE_WORKSPACE", str(workspace))
+    return workspace

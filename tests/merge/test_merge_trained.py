@@ -12,28 +12,55 @@ from facedouble.io.video import open_source
 
 
 @pytest.fixture(scope="module")
-def tiny_model(grid_faceset, target, tmp_path_factory) -> Path:
-    """The train stage's `tiny` preset, src = GRID pwij3p, dst = the merge target; a few iterations."""
-    from tests.train.conftest import install_consent, train_tiny
+def workspace(tmp_path_factory) -> Path:
+    """A workspace with a consent record for the GRID speaker of pwij3p and a test signer."""
+    from facedouble.trust.c2pa_sign import init_test_ca
+    from facedouble.trust.consent import add_identity
 
-    mp = pytest.MonkeyPatch()
-    try:
-        install_consent(mp)  # the consent check belongs to the trust stage; granted here
-        model_dir = tmp_path_factory.mktemp("tiny") / "model"
-        train_tiny(model_dir, grid_faceset("pwij3p", 64, "full"), target[0], iters=4)
-    finally:
-        mp.undo()
+    ws = tmp_path_factory.mktemp("ws")
+    release = ws / "release.pdf"
+    release.write_bytes(b"signed release of the GRID speaker (test)")
+    add_identity(ws, "grid-speaker-2", release, scope="facedouble tests")
+    init_test_ca(ws / "certs")
+    return ws
+
+
+@pytest.fixture(scope="module")
+def tiny_model(grid_faceset, target, workspace, tmp_path_factory) -> Path:
+    """The train stage's `tiny` preset, src = GRID pwij3p (bound to its consent record), a few iterations."""
+    import shutil
+
+    from facedouble.train.trainer import Trainer
+    from facedouble.trust.consent import bind_faceset
+    from tests.train.conftest import FAST
+
+    src = tmp_path_factory.mktemp("src") / "faces"
+    shutil.copytree(grid_faceset("pwij3p", 64, "full"), src)
+    bind_faceset(workspace, "grid-speaker-2", src)
+    model_dir = tmp_path_factory.mktemp("tiny") / "model"
+    Trainer.create(model_dir, src, target[0], "tiny", train_overrides={**FAST, "max_iters": 4},
+                   workspace=workspace).run()
     return model_dir
 
 
-def test_cli_merge_with_a_trained_model(tiny_model, target, target_frames, tmp_path, capsys):
+def test_cli_merge_with_a_trained_model(tiny_model, target, target_frames, workspace, tmp_path, capsys):
     from facedouble import cli
     from facedouble.train.swapper import load_swapper
+    from facedouble.trust.c2pa_sign import read_manifest
+    from facedouble.trust.record import read_embedded, sidecar_path
 
     out = tmp_path / "render.mp4"
     code = cli.main(["merge", "--model", str(tiny_model), "--target", str(target[0]), "--out", str(out),
-                     "--png-dir", str(tmp_path / "png"), "--matte-dir", str(tmp_path / "matte"), "--no-progress"])
+                     "--png-dir", str(tmp_path / "png"), "--matte-dir", str(tmp_path / "matte"), "--no-progress",
+                     "--workspace", str(workspace)])
     assert code == 0, capsys.readouterr().err
+    # provenance: record beside and inside, consent hash carried from the model, C2PA signed as the last step
+    record = read_embedded(out)
+    assert record is not None and record["synthetic"] is True
+    assert record["identity"]["name"] == "grid-speaker-2" and len(record["identity"]["consent_record_sha256"]) == 64
+    assert sidecar_path(out).exists()
+    assert read_manifest(out)["status"] == "valid"
+    assert read_manifest(tmp_path / "png" / "000000.png")["status"] == "valid"
     assert [f.timestamp for f in open_source(out)] == pytest.approx([f.timestamp for f in open_source(target[1])])
     for index in (0, 37, 74):
         image = cv2.cvtColor(cv2.imread(str(tmp_path / "png" / f"{index:06d}.png")), cv2.COLOR_BGR2RGB)

@@ -13,6 +13,7 @@ from facedouble.io.video import open_source
 from facedouble.merge.overrides import OverrideRule, load_overrides
 from facedouble.merge.pipeline import MergeConfig, MergeHooks, Outputs, finalize, merge, preview
 from facedouble.merge.standin import ShiftSwapper
+from tests.merge.conftest import consented
 
 CONFIG = MergeConfig(segment_frames=20, batch=6, colour="rct")
 
@@ -113,11 +114,11 @@ def test_changed_settings_refuse_a_stale_work_folder(target, tmp_path):
     assert merge(ShiftSwapper(96), target[0], outputs, other, fresh=True, progress=False).frames == 75
 
 
-def test_cli_merge_preview_and_errors(target, tmp_path, monkeypatch, capsys):
+def test_cli_merge_preview_and_errors(target, tmp_path, monkeypatch, capsys, signing_workspace):
     from facedouble import cli
     from facedouble.merge import model as model_module
 
-    monkeypatch.setattr(model_module, "load_model", lambda path: ShiftSwapper(96))
+    monkeypatch.setattr(model_module, "load_model", lambda path: consented(ShiftSwapper(96)))
     faceset, clip = target
     out = tmp_path / "out.mp4"
     code = cli.main(["merge", "--model", str(tmp_path), "--target", str(faceset), "--out", str(out),
@@ -140,17 +141,33 @@ def test_cli_merge_preview_and_errors(target, tmp_path, monkeypatch, capsys):
     assert code != 0 and "target not found" in err and len(err.strip().splitlines()) == 1
 
 
-def test_cli_merge_of_a_bare_clip_extracts_it_first(target, tmp_path, monkeypatch, capsys):
+def test_cli_merge_of_a_bare_clip_extracts_it_first(target, tmp_path, monkeypatch, capsys, signing_workspace):
     from facedouble import cli
     from facedouble.merge import model as model_module
 
-    monkeypatch.setattr(model_module, "load_model", lambda path: ShiftSwapper(96))
+    monkeypatch.setattr(model_module, "load_model", lambda path: consented(ShiftSwapper(96)))
     clip = tmp_path / "clip.mpg"
     clip.write_bytes(target[1].read_bytes())
     out = tmp_path / "o.mp4"
     assert cli.main(["merge", "--model", "m", "--target", str(clip), "--out", str(out), "--no-progress"]) == 0
     assert len(list(open_source(out))) == 75
     assert len(list((tmp_path / "o.mp4.parts" / "target-faceset").glob("*.png"))) >= 74
+
+
+def test_cli_refuses_a_model_without_consent_and_a_render_without_a_signer(target, tmp_path, monkeypatch, capsys):
+    from facedouble import cli
+    from facedouble.errors import PolicyError
+    from facedouble.merge import model as model_module
+
+    monkeypatch.setenv("FACEDOUBLE_WORKSPACE", str(tmp_path / "empty-ws"))
+    monkeypatch.setattr(model_module, "load_model", lambda path: ShiftSwapper(96))
+    out = tmp_path / "o.mp4"
+    assert cli.main(["merge", "--model", "m", "--target", str(target[0]), "--out", str(out)]) == PolicyError.exit_code
+    assert "no consent record" in capsys.readouterr().err
+    monkeypatch.setattr(model_module, "load_model", lambda path: consented(ShiftSwapper(96)))
+    assert cli.main(["merge", "--model", "m", "--target", str(target[0]), "--out", str(out)]) == PolicyError.exit_code
+    assert "certs init" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_frames_without_a_face_pass_through_untouched(target, target_frames, tmp_path):

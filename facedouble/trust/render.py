@@ -1,0 +1,108 @@
+"""Provenance of renders: the merge hooks that mark every output as synthetic.
+
+In frame order (merge's post-composite hook, every shard): the explicit-content guard on sampled frames,
+the invisible watermark in each face region, and the optional visible label. After the video is joined:
+the render record (in the MP4's metadata, beside the output, inside each PNG) and, as the very last
+step, the C2PA manifest signed with the user's certificate (remuxing or re-encoding would strip it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facedouble.errors import PolicyError
+from facedouble.merge.pipeline import FrameContext, MergeHooks, MergeResult
+from facedouble.trust import c2pa_sign, record
+from facedouble.trust.guard import StreamGuard
+from facedouble.trust.label import apply_label
+from facedouble.trust.watermark import Watermarker
+
+CERTS_DIR = "certs"
+
+
+def payload_for(model_hash: str, clip: Path, settings: dict[str, Any]) -> int:
+    """Watermark payload id of a render: the same for every shard of it, different between renders."""
+    clip = Path(clip)
+    key = json.dumps([model_hash, clip.name, clip.stat().st_size, settings], sort_keys=True, default=str)
+    return int(hashlib.sha256(key.encode()).hexdigest()[:4], 16)
+
+
+def find_signer(workspace: Path, cert: str | Path | None, key: str | Path | None) -> tuple[Path, Path]:
+    """The signing certificate and key: given ones, else the workspace's (`facedouble certs init`)."""
+    if cert and key:
+        return Path(cert), Path(key)
+    if cert or key:
+        raise PolicyError("give both --cert and --key")
+    found = Path(workspace) / CERTS_DIR / "signer.pem", Path(workspace) / CERTS_DIR / "signer.key"
+    if not all(p.exists() for p in found):
+        raise PolicyError(f"every render is C2PA-signed: give --cert/--key, or make a test signer with "
+                          f"`facedouble certs init --out {Path(workspace) / CERTS_DIR}`")
+    return found
+
+
+class RenderProvenance:
+    """Guard, watermark, label, record and signature for one render; `hooks()` plugs them into merge."""
+
+    def __init__(self, *, payload_id: int, fps: float, frame_count: int | None, cert: Path, key: Path,
+                 label: str | None = None):
+        self.payload_id, self.cert, self.key, self.label = payload_id, Path(cert), Path(key), label
+        self.watermarker = Watermarker(payload_id, fps=fps)
+        self.guard = StreamGuard(fps, frame_count, "merge output")
+        self._record: dict[str, Any] | None = None
+
+    def hooks(self) -> MergeHooks:
+        """Merge hooks running this provenance."""
+        return MergeHooks(post_composite=[self.post_composite], metadata=[self.metadata], finalize=[self.finalize])
+
+    def post_composite(self, ctx: FrameContext) -> np.ndarray | None:
+        """Guard, watermark each face, label; returns the marked frame."""
+        if ctx.warmup:
+            return None
+        self.guard.check(ctx.index, ctx.image)
+        image = ctx.image
+        for face in ctx.faces:
+            image = self.watermarker.embed(image, face["box_xyxy"], frame_index=ctx.index,
+                                           track_id=face.get("track_id", 0))
+        if ctx.faces:  # the mark stays inside the swapped region: everything outside the matte is untouched
+            image = np.where((ctx.alpha > 0)[..., None], image, ctx.image)
+        if self.label:
+            image = apply_label(image, self.label)
+        return image
+
+    def record(self, result: MergeResult) -> dict[str, Any]:
+        """The render record (built once per render)."""
+        if self._record is None:
+            if not result.consent:
+                raise PolicyError("the model carries no consent record; train it on a faceset bound with "
+                                  "`facedouble identity bind`")
+            output = result.outputs.video or result.outputs.png_dir
+            self._record = record.build_record(
+                model_hash=result.model_hash, consent=result.consent, target=result.clip,
+                settings=result.settings | {"label": self.label}, payload_id=self.payload_id,
+                output_name=Path(output).name if output else "")
+        return self._record
+
+    def metadata(self, result: MergeResult) -> dict[str, str]:
+        """MP4 container tags carrying the record."""
+        return record.mp4_metadata(self.record(result))
+
+    def finalize(self, result: MergeResult) -> None:
+        """Record beside and inside every output, then sign each one (last)."""
+        rec = self.record(result)
+        signed: list[Path] = []
+        if result.outputs.video is not None:  # the record is already in its metadata
+            signed.append(Path(result.outputs.video))
+            record.write_sidecar(signed[-1], rec)
+        if result.outputs.png_dir is not None:
+            record.write_sidecar(Path(result.outputs.png_dir), rec)
+            for png in sorted(Path(result.outputs.png_dir).glob("*.png")):
+                record.embed_in_image(png, rec)
+                signed.append(png)
+        for path in signed:
+            c2pa_sign.sign_file(path, rec, result.clip, self.cert, self.key)
+
