@@ -35,15 +35,18 @@ def split_dst(face_dirs, tmp_path_factory) -> tuple[Path, FaceBank]:
 
 
 def test_tiny_model_learns_on_grid_faces(face_dirs, split_dst, tmp_path: Path) -> None:
-    """≤ 60 s of CPU training lowers the loss and raises held-out masked SSIM measurably."""
+    """60 iterations (~20-60 s on 2 quiet cores) lower the loss and raise held-out masked SSIM measurably.
+
+    The wall-clock cap is generous because the CI machine is shared; the work is fixed by max_iters.
+    """
     dst_train, held = split_dst
     trainer = Trainer.create(tmp_path / "m", face_dirs[0], dst_train, "tiny",
-                             train_overrides={**FAST, "batch_size": 4, "max_iters": 60, "max_minutes": 1.0})
+                             train_overrides={**FAST, "batch_size": 4, "max_iters": 60, "max_minutes": 2.5})
     before = reconstruction_ssim(trainer.model, held.images, 64, masks=held.masks)
     summary = trainer.run()
     after = reconstruction_ssim(trainer.model, held.images, 64, masks=held.masks)
     hist = np.array(ck.load_state(tmp_path / "m")["loss_history"])
-    assert summary["iteration"] >= 30, "too few iterations to judge (machine overloaded?)"
+    assert summary["iteration"] >= 40, f"only {summary['iteration']} iterations in 2.5 min (machine overloaded?)"
     first, last = hist[:10, 1:].sum(1).mean(), hist[-10:, 1:].sum(1).mean()
     assert last < 0.75 * first, (first, last)
     assert after > before + 0.02, (before, after)
