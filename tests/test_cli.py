@@ -22,9 +22,17 @@ def test_console_script_reports_missing_input_in_one_line(tmp_path):
     assert proc.stderr.strip() == f"facedouble extract: error: input not found: {tmp_path / 'missing.mp4'}"
 
 
-def test_demo_extracts_both_sample_clips(tmp_path, grid_clip, capsys):
+def test_demo_runs_the_whole_pipeline(tmp_path, grid_clip, capsys):
+    """extract -> consent -> train (a few iterations) -> merge with marks -> verify -> report."""
+    import json
+
     source, target = grid_clip("bbaf2n"), grid_clip("lbbc2a")
-    assert main(["demo", str(source), str(target), "--out", str(tmp_path), "--size", "64"]) == 0
+    assert main(["demo", str(source), str(target), "--out", str(tmp_path), "--max-iters", "6",
+                 "--embed-every", "10"]) == 0
     out = capsys.readouterr().out
-    assert "source faceset" in out and "target faceset" in out
-    assert len(list((tmp_path / "source-faceset").glob("*.png"))) == 75
+    assert "render" in out and "report" in out and "closer to the source" in out
+    verdict = json.loads((tmp_path / "verify.json").read_text())
+    assert verdict["c2pa"]["status"] == "valid"
+    assert verdict["watermark"]["found"] and verdict["watermark"]["matches_record"]
+    assert verdict["render_record"]["identity"]["name"] == "demo-source"
+    assert (tmp_path / "report" / "index.html").exists()

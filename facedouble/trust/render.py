@@ -1,7 +1,10 @@
 """Provenance of renders: the merge hooks that mark every output as synthetic.
 
 In frame order (merge's post-composite hook, every shard): the explicit-content guard on sampled frames,
-the invisible watermark in each face region, and the optional visible label. After the video is joined:
+the invisible watermark in each face box, and the optional visible label. The mark covers the whole face
+box, not only the matte: confined to the matte it no longer decodes (measured on the demo render), so
+pixels inside the face box but outside the matte change by the (invisible) mark; the rest of the frame is
+untouched. After the video is joined:
 the render record (in the MP4's metadata, beside the output, inside each PNG) and, as the very last
 step, the C2PA manifest signed with the user's certificate (remuxing or re-encoding would strip it).
 """
@@ -68,8 +71,6 @@ class RenderProvenance:
         for face in ctx.faces:
             image = self.watermarker.embed(image, face["box_xyxy"], frame_index=ctx.index,
                                            track_id=face.get("track_id", 0))
-        if ctx.faces:  # the mark stays inside the swapped region: everything outside the matte is untouched
-            image = np.where((ctx.alpha > 0)[..., None], image, ctx.image)
         if self.label:
             image = apply_label(image, self.label)
         return image
