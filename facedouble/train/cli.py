@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from facedouble.errors import FacedoubleError
+from facedouble.merge.colour import COLOUR_TRANSFERS
 
 MODEL_FLAGS = ("arch", "opts", "resolution", "face_type", "ae_dims", "e_dims", "d_dims", "d_mask_dims")
 TRAIN_FLAGS = ("batch_size", "optimizer", "lr", "lr_dropout", "clipnorm", "eyes_mouth_prio", "bf16",
@@ -55,7 +56,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--max-iters", type=int, help="stop when the iteration count reaches this total")
     t.add_argument("--max-minutes", type=float, help="stop after this many minutes in this session")
     t.add_argument("--color-aug", type=float)
-    t.add_argument("--ct-mode", choices=["none", "rct"])
+    t.add_argument("--ct-mode", choices=["none", *COLOUR_TRANSFERS],
+                   help="colour transfer of src samples toward dst (the merge stage's transfers)")
     for flag in ("eyes_mouth_prio", "bf16", "channels_last", "compile", "pretrain", "random_warp",
                  "random_flip", "masked_training"):
         t.add_argument("--" + flag.replace("_", "-"), action=argparse.BooleanOptionalAction, default=None)

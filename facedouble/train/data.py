@@ -15,6 +15,7 @@ import numpy as np
 
 from facedouble.errors import FacedoubleError
 from facedouble.faceset import Faceset
+from facedouble.merge.colour import get_colour_transfer
 
 EYES = (slice(36, 42), slice(42, 48))
 MOUTH = slice(48, 60)
@@ -30,7 +31,7 @@ class AugmentConfig:
     scale: float = 0.05  # uniform ±
     shift: float = 0.05  # fraction of the side, uniform ±
     color_aug: float = 0.0  # 0..1 strength of HSV/contrast jitter (DFL's random_hsv_power)
-    ct_mode: str = "none"  # none | rct: colour transfer of src samples toward a random dst sample
+    ct_mode: str = "none"  # a merge colour transfer (rct, lct, ...): src samples toward a random dst sample
 
 
 def landmark_masks(landmarks: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -115,20 +116,6 @@ def _color_jitter(rng: np.random.Generator, img: np.ndarray, power: float) -> np
     return np.clip((out - out.mean()) * c + out.mean(), 0, 1)
 
 
-def rct(img: np.ndarray, ref: np.ndarray, mask: np.ndarray, ref_mask: np.ndarray) -> np.ndarray:
-    """Reinhard colour transfer in Lab: match masked mean/std of `img` to `ref` (float RGB [0,1])."""
-    a = cv2.cvtColor(img, cv2.COLOR_RGB2LAB)
-    b = cv2.cvtColor(ref, cv2.COLOR_RGB2LAB)
-    ma, mb = mask > 0.5, ref_mask > 0.5
-    if ma.sum() < 16 or mb.sum() < 16:
-        return img
-    mu_a, sd_a = a[ma].mean(0), a[ma].std(0) + 1e-6
-    mu_b, sd_b = b[mb].mean(0), b[mb].std(0) + 1e-6
-    out = (a - mu_a) * (sd_b / sd_a) + mu_b
-    out[..., 0] = np.clip(out[..., 0], 0, 100)
-    return np.clip(cv2.cvtColor(out.astype(np.float32), cv2.COLOR_LAB2RGB), 0, 1)
-
-
 def _place(x: np.ndarray, m: np.ndarray, flip: bool, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
     y = cv2.warpAffine(x, m, (x.shape[1], x.shape[0]), flags=cv2.INTER_LINEAR, borderMode=border)
     return y[:, ::-1] if flip else y
@@ -147,7 +134,8 @@ def make_side(bank: FaceBank, rng: np.random.Generator, n: int, aug: AugmentConf
         em = bank.eyes_mouth[j].astype(np.float32) / 255
         if ref is not None:
             k = int(rng.integers(len(ref)))
-            img = rct(img, ref.images[k].astype(np.float32) / 255, mask, ref.masks[k] / 255)
+            both = mask[..., 0] * (ref.masks[k][..., 0] / 255) if mask.ndim == 3 else mask * (ref.masks[k] / 255)
+            img = get_colour_transfer(aug.ct_mode)(img, ref.images[k].astype(np.float32) / 255, both)
         if aug.color_aug > 0:
             img = _color_jitter(rng, img, aug.color_aug)
         m = _affine(rng, size, aug)
@@ -188,7 +176,7 @@ class BatchSource:
         out = {}
         for side, bank, shard in (("src", self.src, self.shards[0]), ("dst", self.dst, self.shards[1])):
             rng = np.random.default_rng([self.seed, self.rank, iteration, side == "dst"])
-            ref = self.dst if side == "src" and self.aug.ct_mode == "rct" else None
+            ref = self.dst if side == "src" and self.aug.ct_mode != "none" else None
             for k, v in make_side(bank, rng, self.batch_size, self.aug, shard, ref).items():
                 out[f"{side}_{k}"] = v
         return out

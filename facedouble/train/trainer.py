@@ -66,7 +66,7 @@ class TrainConfig:
     random_warp: bool = True
     random_flip: bool = True
     color_aug: float = 0.0
-    ct_mode: str = "none"  # none | rct
+    ct_mode: str = "none"  # none or a merge colour transfer name (rct, lct, mkl, idt, sot)
 
     def augment(self) -> AugmentConfig:
         """The augmentation part of this config."""

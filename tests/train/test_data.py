@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from facedouble.errors import FacedoubleError
-from facedouble.train.data import AugmentConfig, BatchSource, FaceBank, landmark_masks, random_warp_maps, rct
+from facedouble.train.data import AugmentConfig, BatchSource, FaceBank, landmark_masks, random_warp_maps
 
 
 @pytest.fixture(scope="module")
@@ -75,14 +75,22 @@ def test_masks_from_landmarks_cover_face_and_features(banks) -> None:
     assert face[0, 0] == 0
 
 
-def test_rct_moves_colour_statistics_toward_reference(banks) -> None:
+@pytest.mark.parametrize("mode", ["rct", "lct"])
+def test_colour_transfer_moves_src_samples_toward_dst(banks, mode) -> None:
+    """ct_mode uses the merge stage's colour transfers on src samples (toward a random dst face)."""
+    from facedouble.train.data import make_side
+
     src, dst = banks
-    a, b = src.images[0].astype(np.float32) / 255, dst.images[0].astype(np.float32) / 255
-    ma, mb = src.masks[0] / 255, dst.masks[0] / 255
-    out = rct(a, b, ma, mb)
-    before = np.abs(a[ma > 0.5].mean(0) - b[mb > 0.5].mean(0)).sum()
-    after = np.abs(out[ma > 0.5].mean(0) - b[mb > 0.5].mean(0)).sum()
-    assert after < 0.5 * before
+    shard = np.arange(len(src.images))
+    plain = make_side(src, np.random.default_rng(0), 8, AugmentConfig(random_warp=False), shard)
+    moved = make_side(src, np.random.default_rng(0), 8, AugmentConfig(random_warp=False, ct_mode=mode), shard, dst)
+    dst_mean = (dst.images.astype(np.float32) / 255)[dst.masks[..., 0] > 127].mean(0) if dst.masks.ndim == 4 else \
+        (dst.images.astype(np.float32) / 255)[dst.masks > 127].mean(0)
+
+    def face_mean(batch):
+        return batch["target"][batch["mask"][..., 0] > 0.5].mean(0)
+
+    assert np.abs(face_mean(moved) - dst_mean).sum() < 0.5 * np.abs(face_mean(plain) - dst_mean).sum()
 
 
 def test_face_type_mismatch_is_a_user_error(face_dirs) -> None:
