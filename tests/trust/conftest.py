@@ -67,13 +67,16 @@ def certs(tmp_path_factory) -> tuple[Path, Path]:
 @pytest.fixture(scope="session")
 def render(tmp_path_factory, certs) -> dict:
     """A GRID clip (pwij3p, 2 s) marked the way merge marks it, recorded, signed; and an attacked copy."""
+    from facedouble.extract.detectors import get_detector
     from facedouble.trust import c2pa_sign, record
-    from facedouble.trust.watermark import Watermarker, detect_face_boxes
+    from facedouble.trust.watermark import Watermarker
 
     target = grid_clip("pwij3p")
     frames = read_frames(target, RENDER_FRAMES)
     marker = Watermarker(PAYLOAD, fps=25.0)
-    marked = [marker.embed(f, detect_face_boxes(f)[0], frame_index=i) for i, f in enumerate(frames)]
+    detector = get_detector("retinaface")
+    boxes = [detector.detect(f)[0].box for f in frames]
+    marked = [marker.embed(f, box, frame_index=i) for i, (f, box) in enumerate(zip(frames, boxes, strict=True))]
     folder = tmp_path_factory.mktemp("render")
     consent = {"name": "test-performer", "record_hash": "0" * 64, "release_sha256": "1" * 64}
     rec = record.build_record(model_hash="2" * 64, consent=consent, target=target,
@@ -82,7 +85,7 @@ def render(tmp_path_factory, certs) -> dict:
     record.write_sidecar(out, rec)
     c2pa_sign.sign_file(out, rec, target, *certs)
     attacked = write_mp4(folder / "attacked.mp4", read_frames(out), crf=28, scale=0.5)
-    return {"target": target, "frames": frames, "marked": marked, "path": out, "attacked": attacked,
+    return {"target": target, "frames": frames, "boxes": boxes, "marked": marked, "path": out, "attacked": attacked,
             "record": rec}
 
 

@@ -69,11 +69,42 @@ def test_mark_survives_crf28_and_half_resize(render):
 def test_embed_changes_only_the_face_region(render):
     frame, marked = render["frames"][0], render["marked"][0]
     diff = np.abs(frame.astype(int) - marked.astype(int)).max(axis=2)
-    box = wm.detect_face_boxes(frame)[0]
+    box = render["boxes"][0]
     side = max(box[2] - box[0], box[3] - box[1]) * (1 + 2 * wm.PAD)
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     ys, xs = np.nonzero(diff)
     assert np.all(np.abs(xs - cx) <= side / 2 + 2) and np.all(np.abs(ys - cy) <= side / 2 + 2)
+
+
+def _face_box_psnr(render) -> tuple[float, float]:
+    """(worst per-frame PSNR over the face box, worst per-frame RMS chroma change there) of the render."""
+    import cv2
+
+    worst_psnr, worst_chroma = np.inf, 0.0
+    for frame, marked, box in zip(render["frames"], render["marked"], render["boxes"], strict=True):
+        x0, y0, x1, y1 = (int(round(v)) for v in box)
+        a, b = frame[y0:y1, x0:x1], marked[y0:y1, x0:x1]
+        mse = float(((a.astype(float) - b.astype(float)) ** 2).mean())
+        worst_psnr = min(worst_psnr, 10 * np.log10(255.0**2 / max(mse, 1e-9)))
+        chroma = (cv2.cvtColor(b, cv2.COLOR_RGB2YCrCb).astype(float)
+                  - cv2.cvtColor(a, cv2.COLOR_RGB2YCrCb).astype(float))[..., 1:]
+        worst_chroma = max(worst_chroma, float(np.sqrt((chroma**2).mean())))
+    return worst_psnr, worst_chroma
+
+
+def test_mark_no_more_visible_than_measured(render):
+    # regression guard at the default (robust) strength: 28.8 dB and 7.0 levels of chroma RMS (worst frame) on
+    # this render. This is NOT the invisibility target (see the xfail below); it stops it getting worse.
+    psnr, chroma = _face_box_psnr(render)
+    assert psnr >= 28.0, psnr
+    assert chroma <= 7.5, chroma
+
+
+@pytest.mark.xfail(strict=True, reason="open: at the strength that survives CRF 28 + 50% on ~110 px faces "
+                   "the RivaGAN mark is a visible chroma mottle (see the watermark module docstring)")
+def test_mark_invisible_target(render):
+    psnr, chroma = _face_box_psnr(render)
+    assert psnr >= 40.0 and chroma <= 1.0, (psnr, chroma)
 
 
 @pytest.mark.parametrize("clip", GRID_CLIPS)
