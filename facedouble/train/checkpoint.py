@@ -30,6 +30,7 @@ from safetensors.torch import save as st_save
 
 from facedouble.errors import FacedoubleError, InputError
 from facedouble.io.atomic import atomic_write_bytes, atomic_write_json
+from facedouble.io.digest import sha256_file
 
 FORMAT = 1
 LATEST = "latest.json"
@@ -50,13 +51,6 @@ class Checkpoint:
     weights_sha256: str
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, streamed."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def training_to_safetensors(optimizers: dict[str, dict[str, Any]],

@@ -20,6 +20,7 @@ from typing import Any
 
 from facedouble.errors import FacedoubleError, InputError, PolicyError
 from facedouble.io.atomic import atomic_write_json
+from facedouble.io.digest import sha256_file
 
 SCHEMA_VERSION = 1
 BINDING_FILE = ".facedouble-consent.json"
@@ -31,13 +32,6 @@ def default_workspace() -> Path:
     return Path(os.environ.get("FACEDOUBLE_WORKSPACE") or "facedouble-workspace")
 
 
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def canonical_json(obj: Any) -> bytes:

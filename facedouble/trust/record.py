@@ -16,7 +16,8 @@ from facedouble import __version__
 from facedouble.errors import InputError
 from facedouble.io import imagemeta
 from facedouble.io.atomic import atomic_write_bytes, atomic_write_json
-from facedouble.trust.consent import ConsentRecord, sha256_file
+from facedouble.io.digest import sha256_file
+from facedouble.trust.consent import ConsentRecord
 from facedouble.trust.watermark import MAX_PAYLOAD_ID
 
 RECORD_KEY = "facedouble.render"
