@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from facedouble.train.trainer import Trainer
     from facedouble.trust import consent
     from facedouble.trust.c2pa_sign import init_test_ca
-    from facedouble.trust.render import RenderProvenance, payload_for
+    from facedouble.trust.render import CERTS_DIR, RenderProvenance, find_signer
     from facedouble.trust.verify import verify_file
 
     source = Path(args.source) if args.source else DEFAULT_GRID / DEFAULT_SOURCE
@@ -73,9 +73,9 @@ def run(args: argparse.Namespace) -> int:
                            "research use; used here only to demonstrate facedouble.\n", encoding="utf-8")
         consent.add_identity(workspace, IDENTITY, release, scope="facedouble demo on GRID sample footage")
     consent.bind_faceset(workspace, IDENTITY, src_faces)
-    cert, key = workspace / "certs" / "signer.pem", workspace / "certs" / "signer.key"
-    if not cert.exists():
-        init_test_ca(workspace / "certs")
+    if not (workspace / CERTS_DIR / "signer.pem").exists():
+        init_test_ca(workspace / CERTS_DIR)
+    cert, key = find_signer(workspace, None, None)
 
     step(f"3/6 train ({args.max_iters} iterations)" if args.max_iters else f"3/6 train ({args.minutes:g} min)")
     model_dir = out / "model"
@@ -92,8 +92,8 @@ def run(args: argparse.Namespace) -> int:
     shutil.rmtree(out / "render.mp4.parts", ignore_errors=True)
     config = pipeline.MergeConfig()
     plan = pipeline.load_plan(model, dst_faces, config, target)
-    provenance = RenderProvenance(payload_id=payload_for(model.model_hash, plan.clip, to_dict(config)),
-                                  fps=float(plan.fps), frame_count=plan.frame_count, cert=cert, key=key)
+    provenance = RenderProvenance.for_render(model_hash=model.model_hash, clip=plan.clip, settings=to_dict(config),
+                                             fps=float(plan.fps), frame_count=plan.frame_count, cert=cert, key=key)
     result = pipeline.merge(model, dst_faces, pipeline.Outputs(video=render), config, clip=target,
                             hooks=provenance.hooks(), plan=plan)
 

@@ -143,12 +143,12 @@ def _provenance(args: argparse.Namespace, model_hash: str, clip: Path, settings:
                 frame_count: int | None):  # noqa: ANN202 - RenderProvenance, imported lazily
     """Guard, watermark, label, record and signature for this render (the same for every shard)."""
     from facedouble.trust.consent import default_workspace
-    from facedouble.trust.render import RenderProvenance, find_signer, payload_for
+    from facedouble.trust.render import RenderProvenance, find_signer
 
     workspace = Path(args.workspace) if args.workspace else default_workspace()
     cert, key = find_signer(workspace, args.cert, args.key)
-    return RenderProvenance(payload_id=payload_for(model_hash, clip, settings), fps=fps, frame_count=frame_count,
-                            cert=cert, key=key, label=args.label)
+    return RenderProvenance.for_render(model_hash=model_hash, clip=clip, settings=settings, fps=fps,
+                                       frame_count=frame_count, cert=cert, key=key, label=args.label)
 
 
 def _summary(result) -> None:  # noqa: ANN001 - MergeResult

@@ -58,6 +58,13 @@ class RenderProvenance:
         self.guard = StreamGuard(fps, frame_count, "merge output")
         self._record: dict[str, Any] | None = None
 
+    @classmethod
+    def for_render(cls, *, model_hash: str, clip: Path, settings: dict[str, Any], fps: float,
+                   frame_count: int | None, cert: Path, key: Path, label: str | None = None) -> RenderProvenance:
+        """Provenance of the render of `clip` with this model and settings (the same payload in every shard)."""
+        return cls(payload_id=payload_for(model_hash, clip, settings), fps=fps, frame_count=frame_count,
+                   cert=cert, key=key, label=label)
+
     def hooks(self) -> MergeHooks:
         """Merge hooks running this provenance."""
         return MergeHooks(post_composite=[self.post_composite], metadata=[self.metadata], finalize=[self.finalize])
