@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.footage import write_clip
+
 GRID = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "grid"
 RENDER_FRAMES = 50  # 2 s at 25 fps: the shortest excerpt the watermark must be found in
 PAYLOAD = 40503
@@ -30,31 +32,6 @@ def read_frames(path: Path, limit: int | None = None) -> list[np.ndarray]:
             break
         frames.append(frame.image)
     return frames
-
-
-def write_mp4(path: Path, frames: list[np.ndarray], crf: int, scale: float = 1.0,
-              metadata: dict[str, str] | None = None) -> Path:
-    """H.264 yuv420p MP4 with PyAV (libx264), optionally downscaled, optionally with container metadata."""
-    import av
-    import cv2
-
-    h, w = frames[0].shape[:2]
-    w2, h2 = int(w * scale) // 2 * 2, int(h * scale) // 2 * 2
-    options = {"movflags": "use_metadata_tags"} if metadata else {}
-    with av.open(str(path), "w", options=options) as container:
-        if metadata:
-            container.metadata.update(metadata)
-        stream = container.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = w2, h2, "yuv420p"
-        stream.options = {"crf": str(crf), "threads": "1"}
-        for frame in frames:
-            if scale != 1.0:
-                frame = cv2.resize(frame, (w2, h2), interpolation=cv2.INTER_AREA)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -81,10 +58,10 @@ def render(tmp_path_factory, certs) -> dict:
     consent = {"name": "test-performer", "record_hash": "0" * 64, "release_sha256": "1" * 64}
     rec = record.build_record(model_hash="2" * 64, consent=consent, target=target,
                               settings={"colour": "rct"}, payload_id=PAYLOAD, output_name="render.mp4")
-    out = write_mp4(folder / "render.mp4", marked, crf=18, metadata=record.mp4_metadata(rec))
+    out = write_clip(folder / "render.mp4", marked, crf=18, metadata=record.mp4_metadata(rec))
     record.write_sidecar(out, rec)
     c2pa_sign.sign_file(out, rec, target, *certs)
-    attacked = write_mp4(folder / "attacked.mp4", read_frames(out), crf=28, scale=0.5)
+    attacked = write_clip(folder / "attacked.mp4", read_frames(out), crf=28, scale=0.5)
     return {"target": target, "frames": frames, "boxes": boxes, "marked": marked, "path": out, "attacked": attacked,
             "record": rec}
 

@@ -6,10 +6,11 @@ import json
 
 import cv2
 import numpy as np
-from conftest import PAYLOAD, grid_clip, read_frames, run_cli, write_mp4
+from conftest import PAYLOAD, grid_clip, read_frames, run_cli
 
 from facedouble.trust import c2pa_sign, record, verify
 from facedouble.trust.label import apply_label
+from tests.footage import write_clip
 
 
 def test_record_beside_and_inside_mp4(render):
@@ -61,7 +62,7 @@ def test_verify_exit_codes(render, tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["c2pa"]["status"] == "absent"
     assert report["watermark"]["found"] and report["watermark"]["payload"] == PAYLOAD
-    clean = write_mp4(tmp_path / "clean.mp4", read_frames(grid_clip("bbaf2n"), 12), crf=23)
+    clean = write_clip(tmp_path / "clean.mp4", read_frames(grid_clip("bbaf2n"), 12), crf=23)
     assert run_cli(["verify", str(clean)]) == verify.EXIT_NOT_MARKED
     assert run_cli(["verify", str(tmp_path / "missing.mp4")]) == 3
 

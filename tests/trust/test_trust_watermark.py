@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import PAYLOAD, grid_clip, read_frames, write_mp4
+from conftest import PAYLOAD, grid_clip, read_frames
 
 from facedouble.trust import watermark as wm
+from tests.footage import write_clip
 
 GRID_CLIPS = ["bbaf2n", "id2_vcd_swwp2s", "lbbc2a", "lrwp9a", "lwbsza", "pwij3p", "sbia1a", "sbwe5n",
               "swiz3n"]
@@ -112,5 +113,5 @@ def test_unmarked_grid_clip_not_reported(clip, tmp_path):
     frames = read_frames(grid_clip(clip), 12)
     assert not wm.detect_frames(frames).found
     # the attacked form of an unmarked clip must not turn into a mark either
-    copy = write_mp4(tmp_path / "clean.mp4", frames, crf=28, scale=0.5)
+    copy = write_clip(tmp_path / "clean.mp4", frames, crf=28, scale=0.5)
     assert not wm.detect_video(copy).found
