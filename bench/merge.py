@@ -1,10 +1,10 @@
 """Merge benchmark: frames/s at 360x288 (native GRID) and 1280x720 (upscaled GRID), 128 px model, MP4 out.
 
-Two models with the Swapper interface: `shift` (costs nothing: measures merge's own work - decode, crop,
-masks, rct colour, blend, x264) and `torch-df128` (a DeepFaceLab-DF-shaped 128 px autoencoder,
-ae/e/d dims 256/64/64, random weights, bf16 autocast on CPU: costs what a real model of that size
-costs; `torch-df128-d` the same with DFL's -d option, decoder at half resolution + depth-to-space,
-as in the DFL-default liae-ud preset). Facesets come from `facedouble extract` (not timed). Each run is a fresh process.
+Models: `shift` (costs nothing: measures merge's own work - decode, crop, masks, rct colour, blend, x264)
+and the real 128 px presets `saehd-liae-ud-128` (DeepFaceLab's default SAEHD) and `saehd-df-128`, built
+with random weights, saved as a checkpoint and loaded through `load_model` exactly as `facedouble merge`
+does (precision auto: bf16 autocast where the CPU has native bf16, else fp32; the table says which).
+Facesets come from `facedouble extract` (not timed). Each run is a fresh process.
 A second table gives the flicker figure (render's frame-to-frame change in the face region / the
 target's) with a static-face model - the same real GRID face (from pwij3p) pasted on every frame, so
 any crop jitter shows one to one - with temporal smoothing off (as DeepFaceLab) and on.
@@ -28,17 +28,18 @@ import json, resource, sys, time
 import numpy as np
 from pathlib import Path
 from facedouble.merge.pipeline import MergeConfig, Outputs, merge
-from facedouble.merge.standin import ShiftSwapper, TorchStandin
+from facedouble.merge.model import load_model
+from facedouble.merge.standin import ShiftSwapper
 import torch
 torch.set_num_threads(int(sys.argv[4]))
 kind = sys.argv[3]
 if kind.startswith("model:"):
-    from facedouble.merge.model import load_model
     model = load_model(kind[6:])
 elif kind == "shift":
     model = ShiftSwapper(128)
 else:
-    model = TorchStandin(128, 256, 64, 64, double=kind == "torch-df128-d")
+    from bench.merge import random_model
+    model = load_model(random_model(kind, Path(sys.argv[2]) / "model"))
 res = int(model.resolution)
 faces = np.zeros((8, res, res, 3), np.uint8)
 model.swap(faces)  # warm-up (oneDNN kernels)
@@ -51,8 +52,25 @@ t = time.perf_counter()
 result = merge(model, sys.argv[1], Outputs(video=out / "render.mp4"), MergeConfig(workers=2, batch=8), progress=False)
 seconds = time.perf_counter() - t
 print(json.dumps({"frames": result.frames, "seconds": seconds, "model_ms": model_ms, "flicker": result.flicker,
-                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "precision": "bf16" if getattr(model, "bf16", False) else "fp32"}))
 """
+PRESETS = ("saehd-liae-ud-128", "saehd-df-128")
+
+
+def random_model(preset_name: str, folder: Path) -> Path:
+    """A model folder holding `preset_name` with its initial (random) weights: costs what a trained one does."""
+    import torch
+
+    from facedouble.config import to_dict
+    from facedouble.train import checkpoint as ck
+    from facedouble.train.models.presets import build_model, preset
+
+    torch.manual_seed(0)
+    cfg = preset(preset_name)
+    state = {"model": to_dict(cfg), "iteration": 0, "consent": {"name": "bench", "record_hash": "0" * 64}}
+    ck.save_checkpoint(folder, build_model(cfg).state_dict(), {}, state)
+    return folder
 
 
 def run_once(faceset: Path, out: Path, kind: str, threads: int) -> dict:
@@ -101,7 +119,7 @@ def main() -> None:
             joined = upscaled_clip(clips, tmp_path / f"grid_{size[1]}p.mp4", size)
             faceset = tmp_path / f"faces_{size[1]}"
             extract(joined, faceset, ExtractConfig(size=64, progress=False))
-            kinds = ["shift", "torch-df128", "torch-df128-d"] + ([f"model:{args.model}"] if args.model else [])
+            kinds = ["shift", *PRESETS] + ([f"model:{args.model}"] if args.model else [])
             for kind in kinds:
                 out = tmp_path / f"out_{size[1]}_{len(rows)}"
                 out.mkdir()
@@ -109,11 +127,11 @@ def main() -> None:
         flicker_rows = flicker_table(tmp_path)
     print(f"Merge, {machine()}, {time.strftime('%Y-%m-%d %H:%M')}, {len(clips)} GRID clips joined, "
           f"MP4 out (x264 veryfast crf 18), rct colour, hull*learned mask, batch 8, 2 workers")
-    print("| footage | model | frames | frames/s | model ms/face | flicker | peak MiB |")
-    print("|---|---|---|---|---|---|---|")
+    print("| footage | model | precision | frames | frames/s | model ms/face | flicker | peak MiB |")
+    print("|---|---|---|---|---|---|---|---|")
     for label, kind, f in rows:
-        print(f"| {label} | {kind} | {f['frames']} | {f['frames'] / f['seconds']:.1f} | {f['model_ms']:.1f} | "
-              f"{f['flicker']:.3f} | {f['peak_mib']:.0f} |")
+        print(f"| {label} | {kind} | {f['precision']} | {f['frames']} | {f['frames'] / f['seconds']:.1f} | "
+              f"{f['model_ms']:.1f} | {f['flicker']:.3f} | {f['peak_mib']:.0f} |")
     print()
     print("Flicker figure, static-face model (1.0 = face region as stable as the target; lower = steadier)")
     print("| clip | smoothing off (sigma 0) | sigma 1 (default) | sigma 2 |")

@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from facedouble.train.precision import native_bf16
+
 ROOT = Path(__file__).resolve().parents[1]
 GRID = ROOT.parent / "shared" / "data" / "grid"
 DFL = {("quick96", 4): 1.28, ("quick96", 8): 2.28, ("saehd-liae-ud-128", 8): 5.40, ("saehd-df-128", 8): 14.9}
@@ -71,6 +73,7 @@ def run_one(preset_name: str, batch: int, precision: str, iters: int, warmup: in
     # A Trainer without its data/consent setup: only model, optimizer and the step are needed.
     tr = Trainer.__new__(Trainer)
     tr.mcfg, tr.cfg = cfg, TrainConfig(batch_size=batch, bf16=precision == "bf16", channels_last=True)
+    tr.bf16 = precision == "bf16"
     tr.device, tr.iteration, tr.world, tr.aux, tr.aux_opts = torch.device("cpu"), 0, 1, {}, {}
     torch.manual_seed(0)
     tr.model = build_model(cfg).to(memory_format=torch.channels_last)
@@ -123,9 +126,13 @@ def main() -> None:
           f"{os.getloadavg()[0]:.2f} (shared machine: figures are lower bounds)")
     print(f"{'config':<22}{'prec':<6}{'s/iter':>8}{'samp/s':>8}{'CPU-s':>7}{'GFLOP':>8}{'GFLOP/s':>9}"
           f"{'RSS GiB':>9}{'vs DFL':>8}")
+    precisions = args.precisions.split(",")
+    if "bf16" in precisions and not native_bf16("cpu"):
+        print("# bf16 skipped: this CPU has no native bf16 (AVX-512 BF16/AMX); emulated bf16 runs ~10x slower")
+        precisions.remove("bf16")
     for item in args.configs.split(","):
         name, batch = item.split(":")
-        for prec in args.precisions.split(","):
+        for prec in precisions:
             cmd = [sys.executable, "-m", "bench.train", "--one", f"{name}:{batch}:{prec}", "--iters",
                    str(args.iters), "--warmup", str(args.warmup), "--threads", str(args.threads)]
             env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(args.threads)}

@@ -105,11 +105,73 @@ class FrameSource:
             raise InputError(_av_error_message(self.path, exc)) from None
 
     def __iter__(self) -> Iterator[Frame]:
+        return self.frames()
+
+    def frames(self, start: int = 0) -> Iterator[Frame]:
+        """Frames from index `start` on, with the same indices, timestamps and pixels as a full pass.
+
+        Indexed containers (MP4/MOV/MKV) seek to the keyframe before `start`, so a late frame costs one
+        GOP of decoding, not the whole clip; other containers (MPEG-PS has no index) decode from the start.
+        """
         if self.info.kind == "images":
-            for index, path in enumerate(self._images):
+            for index in range(max(0, start), len(self._images)):
+                path = self._images[index]
                 yield Frame(index, 0.0, self._read_image(path), path.stem)
             return
-        yield from self._iter_video()
+        if start > 0:
+            table = self._presentation_times()
+            if table is not None:
+                if start >= len(table):
+                    return
+                try:
+                    yield from self._iter_seeked(start, table)
+                    return
+                except _SeekMissError:  # raised before any frame was yielded: decode from the start instead
+                    pass
+        for frame in self._iter_video():
+            if frame.index >= start:
+                yield frame
+
+    def _presentation_times(self) -> list[int] | None:
+        """Every frame's pts in display order, read from the packets (no decoding); None where seeking
+        cannot be exact (no index in the container, or packets without timestamps)."""
+        import av
+
+        try:
+            with av.open(str(self.path)) as container:
+                if not {"mov", "mp4", "matroska"} & set(container.format.name.split(",")):
+                    return None
+                stream = container.streams.video[0]
+                pts = [packet.pts for packet in container.demux(stream) if packet.size]
+        except (av.error.FFmpegError, ValueError):
+            return None
+        if not pts or any(p is None for p in pts) or len(set(pts)) != len(pts):
+            return None
+        return sorted(pts)
+
+    def _iter_seeked(self, start: int, table: list[int]) -> Iterator[Frame]:
+        import av
+
+        index_of = {pts: i for i, pts in enumerate(table)}
+        try:
+            with av.open(str(self.path)) as container:
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"
+                container.seek(table[start], stream=stream, backward=True, any_frame=False)
+                index = None
+                for av_frame in container.decode(stream):
+                    if index is None:  # the first frame decides whether the seek is usable
+                        index = index_of.get(av_frame.pts)
+                        if index is None or index > start:
+                            raise _SeekMissError
+                    else:
+                        index = index_of.get(av_frame.pts, index + 1)
+                    if index >= start:
+                        pts = av_frame.pts if av_frame.pts is not None else table[min(index, len(table) - 1)]
+                        yield Frame(index, float(pts * stream.time_base), av_frame.to_ndarray(format="rgb24"),
+                                    f"{index:06d}")
+        except (av.error.FFmpegError, ValueError) as exc:
+            raise InputError(_av_error_message(self.path, exc)) from None
 
     def _iter_video(self) -> Iterator[Frame]:
         import av
@@ -133,6 +195,10 @@ class FrameSource:
         if declared and fps and last_time + 1.0 / fps < declared - max(0.5, 0.1 * declared):
             raise InputError(f"{self.path} looks truncated: decoded {index} frames ({last_time + 1 / fps:.2f} s) "
                              f"of a declared {declared:.2f} s")
+
+
+class _SeekMissError(Exception):
+    """A seek landed after the wanted frame (imprecise index): the caller decodes from the start."""
 
 
 def open_source(path: str | Path) -> FrameSource:

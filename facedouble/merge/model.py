@@ -26,15 +26,18 @@ class Swapper(Protocol):
     def swap(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
 
-def load_model(model_dir: str | Path) -> Swapper:
-    """Load a trained model folder through the train stage's `load_swapper`."""
+def load_model(model_dir: str | Path, precision: str = "auto") -> Swapper:
+    """Load a trained model folder through the train stage's `load_swapper`.
+
+    `precision`: auto (bf16 where the hardware does it natively, else fp32) | fp32 | bf16.
+    """
     try:
         from facedouble.train.swapper import load_swapper
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith("facedouble.train"):
             raise FacedoubleError("the train stage is not installed: cannot load a model") from None
         raise
-    return load_swapper(Path(model_dir))
+    return load_swapper(Path(model_dir), precision=precision)
 
 
 def check_swapper(model: object) -> Swapper:

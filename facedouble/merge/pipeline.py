@@ -483,8 +483,13 @@ def render_range(model: Swapper, plan: MergePlan, overrides: Overrides, config: 
             sink.queue.put(fut)
         pending.clear()
 
+    # Decoding starts one segment before the first unfinished one (its last batch warms the flicker
+    # figure up); the reader seeks there in MP4/MOV/MKV, so a resumed run or a late shard skips the rest.
+    first_todo = first
+    while first_todo in done:
+        first_todo += 1
     try:
-        for frame in open_source(plan.clip):
+        for frame in open_source(plan.clip).frames(max(0, (first_todo - 1) * seg_len)):
             if sink.error is not None:
                 break
             seg = frame.index // seg_len
@@ -588,11 +593,10 @@ def preview(model: Swapper, faceset: str | Path, index: int, out_png: Path, conf
     plan = load_plan(model, faceset, config, clip)
     renderer = Renderer(model, plan, overrides, 1)
     try:
-        for frame in open_source(plan.clip):
-            if frame.index == index:
-                rendered = renderer.submit([frame], [False])[0].result()
-                write_png(Path(out_png), rendered.image)
-                return Path(out_png)
+        for frame in open_source(plan.clip).frames(index):  # seeks in MP4/MOV/MKV
+            rendered = renderer.submit([frame], [False])[0].result()
+            write_png(Path(out_png), rendered.image)
+            return Path(out_png)
     finally:
         renderer.close()
     raise FacedoubleError(f"frame {index} is past the end of {plan.clip}")

@@ -41,7 +41,8 @@ class SegmentWriter:
         import av
 
         if width % 2 or height % 2:
-            raise FacedoubleError(f"H.264 yuv420p needs even frame sizes, got {width}x{height}")
+            raise FacedoubleError(f"H.264 yuv420p needs even frame sizes, got {width}x{height}: render a PNG "
+                                  "sequence instead (--out FOLDER)")
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp.mp4", dir=self.path.parent)
@@ -123,7 +124,8 @@ class EncoderProcess:
              preset: str = "veryfast", threads: int = 1, colour: dict[str, int] | None = None) -> None:
         """Start a segment (same arguments as SegmentWriter)."""
         if width % 2 or height % 2:
-            raise FacedoubleError(f"H.264 yuv420p needs even frame sizes, got {width}x{height}")
+            raise FacedoubleError(f"H.264 yuv420p needs even frame sizes, got {width}x{height}: render a PNG "
+                                  "sequence instead (--out FOLDER)")
         params = {"path": str(path), "width": width, "height": height, "time_base": str(time_base),
                   "fps": str(fps), "crf": crf, "preset": preset, "threads": threads, "colour": colour or {}}
         self._shape = (height, width)

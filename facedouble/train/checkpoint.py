@@ -6,7 +6,9 @@ Layout of a model folder::
     ckpt-<iter>-<id>/      weights.safetensors   the model (all merge needs; its sha256 = model hash)
                            training.safetensors  optimizer states, discriminator weights
                            state.json
-    loss.csv, preview.png  derived views, rewritten atomically at each save
+    loss.csv               the whole loss curve, appended at each save (facedouble.train.losslog)
+    preview.png            rewritten atomically at each save
+    .lock                  held (flock) by the trainer using the folder; freed when it exits, also on kill -9
 
 A checkpoint directory is filled first (each file written atomically) and only then does the
 atomic rewrite of latest.json publish it, so a crash or kill -9 at any point leaves the previous
@@ -17,8 +19,10 @@ which keeps the newest `keep` checkpoints. Nothing here uses pickle.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import hashlib
 import json
+import os
 import secrets
 import shutil
 from pathlib import Path
@@ -174,3 +178,34 @@ def load_checkpoint(model_dir: str | Path, with_optimizer: bool = True) -> Check
     optimizers, aux = training_from_safetensors(_verified_bytes(ckpt / TRAINING, files[TRAINING])) \
         if with_optimizer else ({}, {})
     return Checkpoint(ckpt, st_load(weights_bytes), optimizers, aux, state, files[WEIGHTS])
+
+
+class ModelLock:
+    """An exclusive lock on a model folder, so two trainers never write the same checkpoints.
+
+    flock is released by the kernel when the process ends, however it ends, so a crash leaves no stale lock.
+    """
+
+    def __init__(self, model_dir: str | Path):
+        model_dir = Path(model_dir)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        self._file = open(model_dir / ".lock", "a+", encoding="utf-8")  # noqa: SIM115 - held until release()
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.seek(0)
+            holder = self._file.read().strip() or "unknown"
+            self._file.close()
+            raise FacedoubleError(f"{model_dir} is in use by another trainer (pid {holder}); stop it first, "
+                                  "or train into another --model folder") from None
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.write(str(os.getpid()))
+        self._file.flush()
+
+    def release(self) -> None:
+        """Give the folder up (also happens when the process exits)."""
+        if not self._file.closed:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+

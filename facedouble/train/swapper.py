@@ -5,7 +5,8 @@
     # rgb float32 (N, res, res, 3) in [0,1]; mask float32 (N, res, res) in [0,1]
 
 Attributes: resolution, face_type, model_hash (sha256 of the weights file), consent (the consent
-record info stored with the model, or None).
+record info stored with the model, or None), bf16 (whether inference runs under bf16 autocast: by default
+only where the hardware does bf16 natively, see `facedouble.train.precision`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from facedouble.config import from_dict
 from facedouble.errors import FacedoubleError, PolicyError
 from facedouble.train import checkpoint as ck
 from facedouble.train.models.presets import ModelConfig, build_model
+from facedouble.train.precision import use_bf16
 
 
 @dataclasses.dataclass
@@ -36,6 +38,7 @@ class Swapper:
     iteration: int
     batch_size: int = 16
     device: str = "cpu"
+    bf16: bool = False
 
     def swap(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Aligned dst faces uint8 RGB N×res×res×3 -> (rgb float32 N×res×res×3, mask float32 N×res×res)."""
@@ -48,9 +51,11 @@ class Swapper:
                                   f"{faces.dtype} {faces.shape}")
         rgb = np.empty((len(faces), r, r, 3), np.float32)
         mask = np.empty((len(faces), r, r), np.float32)
-        with torch.inference_mode():
+        amp = torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16, enabled=self.bf16)
+        with torch.inference_mode(), amp:
             for i in range(0, len(faces), self.batch_size):
                 x = torch.from_numpy(faces[i:i + self.batch_size]).to(self.device)
+                # NHWC uint8 -> NCHW float with channels-last strides: no copy, and oneDNN's fast layout
                 x = x.permute(0, 3, 1, 2).float().div_(255)
                 out_rgb, out_mask = self.model.swap(x)
                 rgb[i:i + len(x)] = out_rgb.float().permute(0, 2, 3, 1).cpu().numpy()
@@ -58,8 +63,13 @@ class Swapper:
         return rgb, mask
 
 
-def load_swapper(model_dir: str | Path, device: str = "cpu", batch_size: int = 16) -> Swapper:
-    """Load the newest checkpoint of `model_dir` (sha256-verified) for inference."""
+def load_swapper(model_dir: str | Path, device: str = "cpu", batch_size: int = 16,
+                 precision: str = "auto") -> Swapper:
+    """Load the newest checkpoint of `model_dir` (sha256-verified) for inference.
+
+    `precision`: "auto" (bf16 autocast where the hardware does bf16 natively, else fp32), "fp32" or "bf16".
+    bf16 changes the output by well under one 8-bit level (tests/train/test_swapper_precision.py).
+    """
     loaded = ck.load_checkpoint(model_dir, with_optimizer=False)
     if loaded.state.get("pretrain_only"):
         raise PolicyError(f"{model_dir} is only pretrained; train it on a consented src faceset before swapping")
@@ -70,7 +80,8 @@ def load_swapper(model_dir: str | Path, device: str = "cpu", batch_size: int = 1
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
         raise FacedoubleError(f"{model_dir}: weights do not fit the model config ({first})") from None
-    model.eval().to(device)
+    model.eval().to(device).to(memory_format=torch.channels_last)
     return Swapper(model=model, config=cfg, resolution=cfg.resolution, face_type=cfg.face_type,
                    model_hash=loaded.weights_sha256, consent=loaded.state.get("consent"),
-                   iteration=int(loaded.state["iteration"]), batch_size=batch_size, device=device)
+                   iteration=int(loaded.state["iteration"]), batch_size=batch_size, device=device,
+                   bf16=use_bf16(precision, device))

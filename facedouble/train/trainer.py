@@ -24,14 +24,16 @@ import torch.distributed as dist
 
 from facedouble.config import from_dict, to_dict
 from facedouble.errors import FacedoubleError
-from facedouble.io.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from facedouble.io.atomic import atomic_write_bytes, atomic_write_json
 from facedouble.log import get_logger
 from facedouble.train import checkpoint as ck
 from facedouble.train.data import AugmentConfig, BatchSource, FaceBank
 from facedouble.train.losses import identity_loss, ssim, training_mask
+from facedouble.train.losslog import LossLog
 from facedouble.train.models.discriminators import CodeDiscriminator, PatchDiscriminator, bce
 from facedouble.train.models.presets import ModelConfig, build_model, count_parameters, preset
 from facedouble.train.optim import make_optimizer
+from facedouble.train.precision import use_bf16
 
 log = get_logger("facedouble.train")
 
@@ -50,7 +52,9 @@ class TrainConfig:
     gan_power: float = 0.0  # 0..1 weight of the patch-GAN loss on src->src; 0 = off
     gan_dims: int = 16
     true_face_power: float = 0.0  # weight of the code-discriminator loss (DF only); 0 = off
-    bf16: bool = False  # bf16 autocast (fp32 master weights); on CPU needs AVX-512 BF16/AMX to pay off
+    # bf16 autocast with fp32 master weights; None = auto: on where the hardware does bf16 natively (CUDA,
+    # AVX-512 BF16/AMX CPUs), off elsewhere, where emulated bf16 is ~10x slower (facedouble.train.precision)
+    bf16: bool | None = None
     channels_last: bool = True
     compile: bool = False  # torch.compile the model
     device: str = "auto"  # auto | cpu | cuda
@@ -169,7 +173,19 @@ class Trainer:
             dist.init_process_group("nccl" if want_cuda else "gloo")
         if train_cfg.threads > 0:
             torch.set_num_threads(train_cfg.threads)
+        self.bf16 = use_bf16(train_cfg.bf16, self.device)
 
+        # rank 0 owns the folder; the lock is taken before anything is read, so a second trainer stops here
+        self._lock = ck.ModelLock(self.model_dir) if self.rank == 0 else None
+        try:
+            self._load(model_cfg, train_cfg)
+        except BaseException:
+            if self._lock is not None:
+                self._lock.release()
+            raise
+
+    def _load(self, model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
+        """Model, optimizers (resumed from the newest checkpoint if any), losses and data."""
         resume = ck.has_checkpoint(self.model_dir)
         ckpt = ck.load_checkpoint(self.model_dir) if resume else None
         torch.manual_seed(train_cfg.seed)  # identical init on every rank (DDP also broadcasts rank 0's)
@@ -190,7 +206,7 @@ class Trainer:
         self.aux = {k: m.to(self.device) for k, m in self.aux.items()}
         self.aux_opts = {k: make_optimizer(train_cfg.optimizer, m.parameters(), train_cfg.lr, 1.0)
                          for k, m in self.aux.items()}
-        self.iteration, self.history = 0, []
+        self.iteration, history = 0, []
         if ckpt is not None:
             self.model.load_state_dict(ckpt.weights)
             if ckpt.state["train"]["optimizer"] == train_cfg.optimizer:
@@ -207,13 +223,14 @@ class Trainer:
                     if name in ckpt.optimizers and ckpt.state["train"]["optimizer"] == train_cfg.optimizer:
                         self.aux_opts[name].load_state_dict(ckpt.optimizers[name])
             self.iteration = int(ckpt.state["iteration"])
-            self.history = [list(h) for h in ckpt.state["loss_history"]]
+            history = ckpt.state["loss_history"]
             _set_rng_state(ckpt.state["rng"])
             if self.consent is None:
                 self.consent = ckpt.state.get("consent")
             self.pretrain_only = bool(ckpt.state.get("pretrain_only")) and train_cfg.pretrain
         else:
             self.pretrain_only = train_cfg.pretrain
+        self.losses = LossLog(self.model_dir if self.rank == 0 else None, history, self.iteration)
         self.net: torch.nn.Module = self.model
         if self.world > 1:
             self.net = torch.nn.parallel.DistributedDataParallel(self.model)
@@ -256,7 +273,7 @@ class Trainer:
         """One optimisation step on a batch; returns (src loss, dst loss)."""
         cl, dev, res = self.cfg.channels_last, self.device, self.mcfg.resolution
         t = {k: to_tensor(v, dev, cl) for k, v in batch.items()}
-        amp = torch.autocast(dev.type, dtype=torch.bfloat16) if self.cfg.bf16 else contextlib.nullcontext()
+        amp = torch.autocast(dev.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
         with amp:
             out = self.net(t["src_warped"], t["dst_warped"])
         losses = []
@@ -318,7 +335,7 @@ class Trainer:
     def state(self) -> dict[str, Any]:
         """The JSON part of a checkpoint."""
         return {"model": to_dict(self.mcfg), "train": to_dict(self.cfg), "iteration": self.iteration,
-                "rng": _rng_state(), "loss_history": self.history, "consent": self.consent,
+                "rng": _rng_state(), "loss_history": self.losses.state_tail(), "consent": self.consent,
                 "param_count": count_parameters(self.model), "world_size": self.world,
                 # A model trained only in pretrain mode has a src decoder for an unconsented identity:
                 # the swapper refuses it until it is trained on a consented src faceset.
@@ -330,10 +347,9 @@ class Trainer:
         if self.rank != 0:
             return
         optimizers = {"model": self.opt.state_dict(), **{k: o.state_dict() for k, o in self.aux_opts.items()}}
+        self.losses.flush()  # first: rows past a checkpoint that never got published are cut on resume
         ck.save_checkpoint(self.model_dir, self.model.state_dict(), optimizers, self.state(), self.cfg.keep_last,
                            aux={k: m.state_dict() for k, m in self.aux.items()})
-        rows = ["iteration,src_loss,dst_loss"] + [f"{i},{s:.6f},{d:.6f}" for i, s, d in self.history]
-        atomic_write_text(self.model_dir / "loss.csv", "\n".join(rows) + "\n")
         self.write_preview()
 
     def write_preview(self) -> None:
@@ -364,14 +380,15 @@ class Trainer:
         start = last_save = last_preview = last_print = time.monotonic()
         first_it, n_params = self.iteration, count_parameters(self.model)
         if self.rank == 0:
-            log.info("model %s/%s %d px, %.2f M parameters, iteration %d, %d src / %d dst faces, world %d",
+            log.info("model %s/%s %d px, %.2f M parameters, iteration %d, %d src / %d dst faces, world %d, %s",
                      self.mcfg.arch, self.mcfg.opts or "-", self.mcfg.resolution, n_params / 1e6,
-                     self.iteration, len(self.src_bank), len(self.dst_bank), self.world)
+                     self.iteration, len(self.src_bank), len(self.dst_bank), self.world,
+                     "bf16 autocast" if self.bf16 else "fp32")
         try:
             while not self._should_stop(start):
                 ls, ld = self.step(self.source.get(self.iteration))
                 self.iteration += 1
-                self.history.append([self.iteration, round(ls, 6), round(ld, 6)])
+                self.losses.add(self.iteration, ls, ld)
                 now = time.monotonic()
                 if now - last_save >= self.cfg.save_every_min * 60:
                     self.save()
@@ -408,7 +425,7 @@ class Trainer:
         done = self.iteration - first_it
         return {"iteration": self.iteration, "iterations": done, "seconds": elapsed,
                 "samples_per_s": done * self.cfg.batch_size * self.world / max(elapsed, 1e-9),
-                "loss": self.history[-1][1:] if self.history else [math.nan, math.nan]}
+                "loss": self.losses.last[1:] if self.losses.last else [math.nan, math.nan]}
 
     def rank_digests(self) -> list[str]:
         """Weights digest of every rank (gathered as raw bytes, no pickle); [] when not distributed."""
@@ -421,5 +438,7 @@ class Trainer:
         return [bytes(g.cpu().tolist()).hex() for g in gathered]
 
     def close(self) -> None:
-        """Stop workers (and leave the process group to the caller)."""
+        """Stop workers and free the model folder (the process group is left to the caller)."""
         self.source.close()
+        if self._lock is not None:
+            self._lock.release()

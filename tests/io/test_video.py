@@ -48,3 +48,47 @@ def test_unreadable_input_is_a_one_line_error(tmp_path, content):
     with pytest.raises(InputError) as err:
         list(open_source(path))
     assert "\n" not in str(err.value) and str(path) in str(err.value)
+
+
+def _encode_with_gop(path, images, pts=None, gop=10):
+    """H.264 with a keyframe every `gop` frames and B-frames (frames decode out of display order)."""
+    from fractions import Fraction
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 360, 288, "yuv420p"
+        stream.options = {"crf": "18", "threads": "1", "x264-params": f"keyint={gop}:min-keyint={gop}:bframes=2"}
+        for i, image in enumerate(images):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = (pts[i] if pts else i), Fraction(1, 25)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    return path
+
+
+@pytest.mark.parametrize("variable_rate", [False, True])
+def test_frames_from_an_index_seek_and_match_a_full_pass(tmp_path, grid_clip, monkeypatch, variable_rate):
+    from facedouble.io.video import FrameSource
+
+    images = [f.image for f in open_source(grid_clip("bbaf2n"))][:40]
+    pts = [i + i // 7 for i in range(40)] if variable_rate else None  # a gap every 7 frames
+    path = _encode_with_gop(tmp_path / "gop.mp4", images, pts)
+    full = list(open_source(path))
+    assert len(full) == 40
+    # after the full pass, decoding from frame 0 is forbidden: every start below must seek
+    monkeypatch.setattr(FrameSource, "_iter_video", lambda self: pytest.fail("decoded from the start"))
+    for start in (1, 9, 10, 11, 23, 39):
+        got = list(open_source(path).frames(start))
+        assert [f.index for f in got] == list(range(start, 40)), start
+        for a, b in zip(got, full[start:], strict=True):
+            assert a.timestamp == pytest.approx(b.timestamp, abs=1e-6)
+            assert np.array_equal(a.image, b.image), (start, a.index)
+    assert list(open_source(path).frames(40)) == []
+
+
+def test_frames_from_an_index_without_a_container_index(grid_clip):
+    """MPEG-PS has no index (seeking lands past the frame): it decodes from the start, same frames."""
+    full = list(open_source(grid_clip("bbaf2n")))
+    got = list(open_source(grid_clip("bbaf2n")).frames(40))
+    assert [f.index for f in got] == list(range(40, 75))
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(got, full[40:], strict=True))

@@ -140,3 +140,29 @@ def test_test_clip_with_aac_audio_and_bt709_keeps_audio_and_colour(target, targe
         matte = _read_png(outputs.matte_dir / f"{after.index:06d}.png", cv2.IMREAD_UNCHANGED)
         outside = cv2.dilate((matte > 0).astype(np.uint8), np.ones((9, 9), np.uint8)) == 0
         assert np.abs(after.image.astype(int) - before.image)[outside].mean() < 2.0
+
+
+def test_two_faces_in_one_frame_are_both_replaced(tmp_path):
+    """Two real people side by side: both faces swapped, each with its own track, nothing else touched."""
+    from facedouble.extract.pipeline import ExtractConfig, extract
+    from facedouble.merge.standin import ShiftSwapper
+    from tests.conftest import grid_path
+    from tests.footage import frames_of, write_clip
+
+    left, right = frames_of(grid_path("bbaf2n"), 12), frames_of(grid_path("sbwe5n"), 12)
+    clip = write_clip(tmp_path / "two.mp4", [np.hstack([a, b]) for a, b in zip(left, right, strict=True)])
+    extract(clip, tmp_path / "faces", ExtractConfig(size=64, progress=False))
+    outputs = Outputs(png_dir=tmp_path / "png", matte_dir=tmp_path / "matte", transforms=tmp_path / "t.json")
+    merge(ShiftSwapper(96), tmp_path / "faces", outputs, MergeConfig(colour="none"), progress=False)
+    frames = json.loads(outputs.transforms.read_text())["frames"]
+    assert [len(f["faces"]) for f in frames] == [2] * 12
+    assert len({face["track_id"] for f in frames for face in f["faces"]}) == 2
+    for index, original in enumerate(frames_of(clip)):
+        image = _read_png(outputs.png_dir / f"{index:06d}.png")
+        matte = _read_png(outputs.matte_dir / f"{index:06d}.png", cv2.IMREAD_UNCHANGED)
+        dilated = cv2.dilate((matte > 0).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        assert np.array_equal(image[~dilated], original[~dilated]), index
+        for half in (slice(0, 360), slice(360, 720)):  # one face in each half, each replaced
+            core = matte[:, half] > 60000
+            assert core.sum() > 1000, (index, half)
+            assert np.abs(image[:, half][core].astype(int) - original[:, half][core]).mean() > 5, (index, half)

@@ -65,11 +65,15 @@ def test_cli_merge_with_a_trained_model(tiny_model, target, target_frames, works
     for index in (0, 37, 74):
         image = cv2.cvtColor(cv2.imread(str(tmp_path / "png" / f"{index:06d}.png")), cv2.COLOR_BGR2RGB)
         matte = cv2.imread(str(tmp_path / "matte" / f"{index:06d}.png"), cv2.IMREAD_UNCHANGED)
-        # outside the face box (the matte's box, grown by half) nothing changes; inside it the watermark may
+        # far from the face nothing changes. Near it the watermark may: it marks the detector's face box plus
+        # padding, which a 4-iteration model's learned mask (so the matte's box) does not bound tightly;
+        # the matte's box grown by 3/4 on each side covers it (by 1/2 missed by a row on an AVX2 CPU)
         ys, xs = np.nonzero(matte)
         h, w = ys.max() - ys.min(), xs.max() - xs.min()
         outside = np.ones(matte.shape, bool)
-        outside[max(0, ys.min() - h // 2):ys.max() + h // 2, max(0, xs.min() - w // 2):xs.max() + w // 2] = False
+        outside[max(0, ys.min() - 3 * h // 4):ys.max() + 3 * h // 4,
+                max(0, xs.min() - 3 * w // 4):xs.max() + 3 * w // 4] = False
+        assert outside.sum() > 10_000  # the check still covers a good part of the frame
         assert np.array_equal(image[outside], target_frames[index][outside])
         assert (matte > 0).sum() > 1000  # the model's learned mask times the hull covers the face
     assert load_swapper(tiny_model).resolution > 0

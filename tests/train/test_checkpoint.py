@@ -167,3 +167,47 @@ def test_kill_9_during_checkpoint_write_keeps_previous(trained_model: Path, face
     assert len(list(model.glob("ckpt-*"))) <= 3
     published = json.loads((model / "latest.json").read_text())["history"]
     assert sorted(p.name for p in model.glob("ckpt-*")) == sorted(published)
+
+
+def test_a_second_trainer_on_the_same_folder_is_refused(face_dirs, tmp_path: Path) -> None:
+    from facedouble.train.trainer import Trainer
+    from tests.train.conftest import FAST
+
+    first = Trainer.create(tmp_path / "m", *face_dirs, "tiny", train_overrides={**FAST, "max_iters": 1})
+    with pytest.raises(FacedoubleError, match=rf"in use by another trainer \(pid {os.getpid()}\)"):
+        Trainer.create(tmp_path / "m", *face_dirs, "tiny", train_overrides={**FAST, "max_iters": 1})
+    first.run()  # finishing frees the folder
+    assert train_tiny(tmp_path / "m", *face_dirs, iters=2)["iteration"] == 2
+
+
+def test_a_failed_start_frees_the_folder(face_dirs, tmp_path: Path) -> None:
+    empty = tmp_path / "no_faces"
+    empty.mkdir()
+    with pytest.raises(FacedoubleError):
+        train_tiny(tmp_path / "m", face_dirs[0], empty, iters=1)
+    assert train_tiny(tmp_path / "m", *face_dirs, iters=1)["iteration"] == 1
+
+
+def test_loss_csv_keeps_the_whole_curve_and_the_checkpoint_a_tail(face_dirs, tmp_path: Path, monkeypatch) -> None:
+    from facedouble.train import losslog
+
+    monkeypatch.setattr(losslog, "STATE_TAIL", 3)
+    train_tiny(tmp_path / "m", *face_dirs, iters=2)
+    train_tiny(tmp_path / "m", *face_dirs, iters=5)
+    assert [h[0] for h in ck.load_state(tmp_path / "m")["loss_history"]] == [3, 4, 5]
+    rows = (tmp_path / "m" / "loss.csv").read_text().splitlines()
+    assert rows[0] == losslog.HEADER and [int(r.split(",")[0]) for r in rows[1:]] == [1, 2, 3, 4, 5]
+
+
+def test_resume_cuts_loss_rows_written_after_the_checkpoint(tmp_path: Path) -> None:
+    """A crash after appending rows but before publishing the checkpoint (or mid-line) leaves extra rows."""
+    from facedouble.train.losslog import HEADER, LossLog
+
+    rows = "".join(f"{i},{i / 10:.6f},{i / 20:.6f}\n" for i in range(1, 8))
+    (tmp_path / "loss.csv").write_text(HEADER + "\n" + rows + "8,0.8")  # torn last line
+    log = LossLog(tmp_path, [[4, 0.4, 0.2], [5, 0.5, 0.25]], iteration=5)
+    lines = (tmp_path / "loss.csv").read_text().splitlines()
+    assert [int(r.split(",")[0]) for r in lines[1:]] == [1, 2, 3, 4, 5]
+    log.add(6, 0.6, 0.3)
+    log.flush()
+    assert (tmp_path / "loss.csv").read_text().splitlines()[-1] == "6,0.600000,0.300000"

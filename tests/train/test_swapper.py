@@ -25,7 +25,7 @@ def dst_faces(face_dirs) -> np.ndarray:
 
 
 def test_swapper_contract(trained_model: Path, dst_faces: np.ndarray) -> None:
-    sw = load_swapper(trained_model)
+    sw = load_swapper(trained_model, precision="fp32")
     assert sw.resolution == 64 and sw.face_type == "full"
     ckpt, _ = ck.checkpoint_dir(trained_model)
     assert sw.model_hash == hashlib.sha256((ckpt / ck.WEIGHTS).read_bytes()).hexdigest()
@@ -45,6 +45,28 @@ def test_swapper_contract(trained_model: Path, dst_faces: np.ndarray) -> None:
     np.testing.assert_allclose(rgb[0], want, atol=1e-5)
 
 
+def test_bf16_inference_stays_within_one_8bit_level(trained_model: Path, dst_faces: np.ndarray) -> None:
+    """bf16 autocast (what "auto" picks on bf16 hardware) must not visibly change the swapped face."""
+    want_rgb, want_mask = load_swapper(trained_model, precision="fp32").swap(dst_faces)
+    bf16 = load_swapper(trained_model, precision="bf16")
+    assert bf16.bf16
+    got_rgb, got_mask = bf16.swap(dst_faces)
+    assert np.abs(got_rgb - want_rgb).max() * 255 < 1.0
+    assert np.abs(got_mask - want_mask).max() * 255 < 1.0
+    assert np.abs(got_rgb - want_rgb).mean() * 255 < 0.25
+
+
+def test_auto_precision_uses_bf16_only_on_native_hardware(trained_model: Path, monkeypatch) -> None:
+    from facedouble.train import precision
+
+    for native in (False, True):
+        monkeypatch.setattr(precision, "native_bf16", lambda device, native=native: native)
+        assert load_swapper(trained_model).bf16 is native
+        assert load_swapper(trained_model, precision="fp32").bf16 is False
+    with pytest.raises(ValueError, match="precision"):
+        precision.use_bf16("fp16")
+
+
 def test_swapper_rejects_wrong_input(trained_model: Path) -> None:
     sw = load_swapper(trained_model)
     with pytest.raises(FacedoubleError, match="uint8"):
@@ -61,7 +83,7 @@ def test_onnx_export_matches_pytorch(trained_model: Path, dst_faces: np.ndarray,
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     x = dst_faces.transpose(0, 3, 1, 2).astype(np.float32) / 255  # real faces, batch of 5 (dynamic)
     got_rgb, got_mask = sess.run(["rgb", "mask"], {"dst": x})
-    rgb, mask = load_swapper(trained_model).swap(dst_faces)
+    rgb, mask = load_swapper(trained_model, precision="fp32").swap(dst_faces)
     assert np.abs(got_rgb.transpose(0, 2, 3, 1) - rgb).max() < 1e-3
     assert np.abs(got_mask[:, 0] - mask).max() < 1e-3
     meta = sess.get_modelmeta().custom_metadata_map
