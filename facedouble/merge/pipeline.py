@@ -42,7 +42,7 @@ from facedouble.merge.model import Swapper, check_swapper
 from facedouble.merge.overrides import FaceSettings, OverrideRule, Overrides
 from facedouble.merge.plan import FaceJob, MergePlan, build_plan
 from facedouble.merge.shard import shard_segments
-from facedouble.merge.writers import EncoderProcess, concat_segments, write_matte, write_png
+from facedouble.merge.writers import EncoderProcess, check_video_size, concat_segments, write_matte, write_png
 
 log = get_logger("facedouble.merge")
 
@@ -428,6 +428,8 @@ def merge(model: Swapper, faceset: str | Path, outputs: Outputs, config: MergeCo
     hooks = hooks or MergeHooks()
     overrides = Overrides(config.face_settings(), rules)
     plan = plan or load_plan(model, faceset, config, clip)
+    if outputs.video is not None:
+        check_video_size(plan.info.width, plan.info.height)  # before any work, not at the first segment
     fp = fingerprint(model, plan, config, rules, outputs)
     state = {"fingerprint": fp, "clip": str(plan.clip.resolve()), "frame_count": plan.frame_count,
              "width": plan.info.width, "height": plan.info.height, "fps": float(plan.fps),

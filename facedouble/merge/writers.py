@@ -33,6 +33,12 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
 
+def check_video_size(width: int, height: int) -> None:
+    """FacedoubleError unless H.264 yuv420p can hold a width x height frame (both even)."""
+    if width % 2 or height % 2:
+        raise FacedoubleError(f"H.264 yuv420p needs even frame sizes, got {width}x{height}: render a PNG "
+                              "sequence instead (--out FOLDER)")
+
 class SegmentWriter:
     """Encode RGB frames to one H.264 (yuv420p) MP4 segment; the file appears only on `close()`."""
 
@@ -40,9 +46,7 @@ class SegmentWriter:
                  crf: int = 18, preset: str = "veryfast", threads: int = 1, colour: dict[str, int] | None = None):
         import av
 
-        if width % 2 or height % 2:
-            raise FacedoubleError(f"H.264 yuv420p needs even frame sizes, got {width}x{height}: render a PNG "
-                                  "sequence instead (--out FOLDER)")
+        check_video_size(width, height)
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp.mp4", dir=self.path.parent)
@@ -123,9 +127,7 @@ class EncoderProcess:
     def open(self, path: Path, width: int, height: int, time_base: Fraction, fps: Fraction, crf: int = 18,
              preset: str = "veryfast", threads: int = 1, colour: dict[str, int] | None = None) -> None:
         """Start a segment (same arguments as SegmentWriter)."""
-        if width % 2 or height % 2:
-            raise FacedoubleError(f"H.264 yuv420p needs even frame sizes, got {width}x{height}: render a PNG "
-                                  "sequence instead (--out FOLDER)")
+        check_video_size(width, height)
         params = {"path": str(path), "width": width, "height": height, "time_base": str(time_base),
                   "fps": str(fps), "crf": crf, "preset": preset, "threads": threads, "colour": colour or {}}
         self._shape = (height, width)

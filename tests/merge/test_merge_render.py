@@ -166,3 +166,24 @@ def test_two_faces_in_one_frame_are_both_replaced(tmp_path):
             core = matte[:, half] > 60000
             assert core.sum() > 1000, (index, half)
             assert np.abs(image[:, half][core].astype(int) - original[:, half][core]).mean() > 5, (index, half)
+
+
+def test_odd_frame_size_renders_pngs_and_refuses_mp4_before_any_work(tmp_path):
+    """A 359x287 image sequence: PNG output works; MP4 (yuv420p needs even sizes) is refused up front."""
+    from facedouble.errors import FacedoubleError
+    from facedouble.extract.pipeline import ExtractConfig, extract
+    from facedouble.merge.standin import ShiftSwapper
+    from tests.conftest import grid_path
+    from tests.footage import frames_of
+
+    stills = tmp_path / "stills"
+    stills.mkdir()
+    for index, image in enumerate(frames_of(grid_path("lbbc2a"), 4)):
+        cv2.imwrite(str(stills / f"{index:04d}.png"), cv2.cvtColor(image[:287, :359], cv2.COLOR_RGB2BGR))
+    extract(stills, tmp_path / "faces", ExtractConfig(size=64, progress=False))
+    with pytest.raises(FacedoubleError, match="even frame sizes.*PNG"):
+        merge(ShiftSwapper(96), tmp_path / "faces", Outputs(video=tmp_path / "out" / "r.mp4"), progress=False)
+    assert not (tmp_path / "out").exists()  # refused before any work folder or frame
+    result = merge(ShiftSwapper(96), tmp_path / "faces", Outputs(png_dir=tmp_path / "png"), progress=False)
+    assert result.frames == 4
+    assert _read_png(tmp_path / "png" / "000003.png").shape == (287, 359, 3)
