@@ -47,11 +47,18 @@ t = time.perf_counter()
 for _ in range(3):
     model.swap(faces)
 model_ms = (time.perf_counter() - t) / 24 * 1000
+gflop = 0.0
+if hasattr(model, "model"):  # a real network: its conv + matmul work per face, to compare with the CPU's ceiling
+    from torch.utils.flop_counter import FlopCounterMode
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model.model.swap(torch.zeros(1, 3, res, res))
+    gflop = counter.get_total_flops() / 1e9
 out = Path(sys.argv[2])
 t = time.perf_counter()
 result = merge(model, sys.argv[1], Outputs(video=out / "render.mp4"), MergeConfig(workers=2, batch=8), progress=False)
 seconds = time.perf_counter() - t
-print(json.dumps({"frames": result.frames, "seconds": seconds, "model_ms": model_ms, "flicker": result.flicker,
+print(json.dumps({"frames": result.frames, "seconds": seconds, "model_ms": model_ms, "gflop": gflop,
+                  "flicker": result.flicker,
                   "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "precision": "bf16" if getattr(model, "bf16", False) else "fp32"}))
 """
@@ -102,6 +109,10 @@ def flicker_table(tmp_path: Path, stems: tuple[str, ...] = ("bbaf2n", "lbbc2a", 
     return rows
 
 
+def _figure(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def main() -> None:
     """Print Markdown tables of merge speed and flicker."""
     from facedouble.extract.pipeline import ExtractConfig, extract
@@ -127,11 +138,13 @@ def main() -> None:
         flicker_rows = flicker_table(tmp_path)
     print(f"Merge, {machine()}, {time.strftime('%Y-%m-%d %H:%M')}, {len(clips)} GRID clips joined, "
           f"MP4 out (x264 veryfast crf 18), rct colour, hull*learned mask, batch 8, 2 workers")
-    print("| footage | model | precision | frames | frames/s | model ms/face | flicker | peak MiB |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| footage | model | precision | frames | frames/s | model ms/face | GFLOP/face | model GFLOP/s | flicker "
+          "| peak MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for label, kind, f in rows:
+        rate = f"{f['gflop'] / f['model_ms'] * 1000:.0f}" if f["gflop"] else "-"
         print(f"| {label} | {kind} | {f['precision']} | {f['frames']} | {f['frames'] / f['seconds']:.1f} | "
-              f"{f['model_ms']:.1f} | {f['flicker']:.3f} | {f['peak_mib']:.0f} |")
+              f"{f['model_ms']:.1f} | {f['gflop']:.1f} | {rate} | {_figure(f['flicker'])} | {f['peak_mib']:.0f} |")
     print()
     print("Flicker figure, static-face model (1.0 = face region as stable as the target; lower = steadier)")
     print("| clip | smoothing off (sigma 0) | sigma 1 (default) | sigma 2 |")
