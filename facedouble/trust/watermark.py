@@ -52,7 +52,9 @@ CRC search): lossless 1.000 3/3 0.95; CRF 23 0.990 3/3 0.63; CRF 28 0.967 3/3 0.
 0.92; resize 50% 0.999 3/3 0.84; crop 80% off-centre 1.000 3/3 0.89; CRF 28 + 50% 0.878 3/3 -0.07 (one
 clip needed its one-bit correction: the margin there is thin). Unmarked: 0 of 6 (the 3 clips, plain and
 CRF 28 + 50%); the tests check all 9 GRID clips. The test render (pwij3p, CRF 18, then CRF 28 + 50%):
-worst frame 40.6 dB, found from its first 12 frames, weakest bit +0.32 over 50 frames. Cost per frame:
+worst frame 40.6 dB, found from its first 12 frames, weakest bit +0.32 over 50 frames. 2-s excerpts of
+marked 3-s clips (pwij3p, bbaf2n, swiz3n, lbbc2a; frames 0-49 and 25-74), CRF 28 + 50%: 7 of 8 found (the
+bbaf2n mid-clip excerpt had 2 wrong bits; hysteresis 0.65 gave 5 of 8, 1.0 gave 7 of 8). Cost per frame:
 embed ~45-85 ms (detector, landmarks, pattern), detection ~17-35 ms (detector, landmarks) + ~3-5 ms
 (alignment search and vote), depending on the load of the shared machine.
 """
