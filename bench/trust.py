@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clips", default="pwij3p,bbaf2n,swiz3n")
     parser.add_argument("--frames", type=int, default=50)
     parser.add_argument("--payload", type=int, default=40503)
-    parser.add_argument("--strength", type=float, default=1.0, help="lattice step scale (1.0: the default)")
+    parser.add_argument("--strength", type=float, default=1.0, help="face-box budget scale (1.0: the default)")
     args = parser.parse_args(argv)
     if not GRID.is_dir():
         print(f"GRID footage not found at {GRID}", file=sys.stderr)

@@ -303,7 +303,8 @@ class Watermarker:
 
     Call `embed` on every frame that shows a face, in frame order, passing `frame_index` and a `track_id`
     per face: consecutive frames of a track keep their lattice points (see the module docstring).
-    `strength` scales the lattice step (1.0: the measured design point, face-box PSNR ~42 dB).
+    `strength` scales the per-frame face-box budget BOX_RMS_LEVELS (1.0: the measured design point; below 1
+    the mark is fainter and less robust). The lattice step is part of the format and never changes.
     """
 
     def __init__(self, payload_id: int, fps: float = 25.0, strength: float = 1.0):
@@ -339,7 +340,7 @@ class Watermarker:
         if matrix is None:
             return frame_rgb.copy()
         design = _design()
-        step = design.step * self.strength
+        step = design.step
         projections = PROJECTIONS @ cell_features(_canonical_luma(frame_rgb, matrix))
         offset = _lattice_offset(self.bits, step)
         nearest = np.round((projections - offset) / step) * step + offset
