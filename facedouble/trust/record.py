@@ -49,7 +49,7 @@ def build_record(*, model_hash: str, consent: ConsentRecord | dict[str, Any], ta
         "target": {"name": target.name, "sha256": sha256_file(target) if target.is_file() else None},
         "settings": settings,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "watermark": {"scheme": "rivagan-128-crc16", "payload_id": int(payload_id)},
+        "watermark": {"scheme": "qim-face-8x8-crc16", "payload_id": int(payload_id)},
         "output": output_name,
     }
 

@@ -1,10 +1,9 @@
 """Provenance of renders: the merge hooks that mark every output as synthetic.
 
 In frame order (merge's post-composite hook, every shard): the explicit-content guard on sampled frames,
-the invisible watermark in each face box, and the optional visible label. The mark covers the whole face
-box, not only the matte: confined to the matte it no longer decodes (measured on the demo render), so
-pixels inside the face box but outside the matte change by the (invisible) mark; the rest of the frame is
-untouched. After the video is joined:
+the invisible watermark in each face, and the optional visible label. The mark covers the aligned face
+square (forehead to chin, about the face box), not only the matte, so pixels near the face but outside
+the matte change by the (invisible) mark; the rest of the frame is untouched. After the video is joined:
 the render record (in the MP4's metadata, beside the output, inside each PNG) and, as the very last
 step, the C2PA manifest signed with the user's certificate (remuxing or re-encoding would strip it).
 """

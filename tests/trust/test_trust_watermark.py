@@ -1,4 +1,5 @@
-"""Watermark: payload coding, frame schedule, robustness on a real GRID render, no false positives."""
+"""Watermark: payload coding, decoder, stills, robustness and invisibility on a real GRID render, no false
+positives."""
 
 from __future__ import annotations
 
@@ -24,38 +25,42 @@ def test_payload_roundtrip_and_single_bit_errors_detected():
     assert wm.decode_payload(np.zeros(32)) is None and wm.decode_payload(np.ones(32)) is None
 
 
-def test_key_frames_cover_every_two_second_excerpt():
-    keys = wm.frames_to_mark(250, 25.0)
-    for start in range(0, 200):
-        assert len([k for k in keys if start <= k < start + 50]) >= 3
-
-
-def test_vote_never_reports_a_wrong_payload():
+def test_decoder_never_reports_a_wrong_payload():
     rng = np.random.default_rng(0)
-    bits = wm.encode_payload(PAYLOAD) * 2 - 1
-    # consistent 2-bit corruption in every frame: uncorrectable, so "not found" is the only right answer
-    corrupted = bits.copy()
-    corrupted[[3, 17]] *= -1
-    obs = [(i, corrupted * 3 + rng.normal(0, 0.5, 32)) for i in range(40)]
-    result = wm._vote(obs, min_votes=2, examined=40)
-    assert not result.found or result.payload == PAYLOAD
-    # content-like bias: every frame decodes to the same arbitrary (non-code) word, plus noise
-    for _ in range(200):
-        biased = rng.choice([-1.0, 1.0], 32)
-        if wm.decode_payload(biased > 0) is not None:
-            continue
-        obs = [(i, biased * 2 + rng.normal(0, 1.0, 32)) for i in range(40)]
-        assert not wm._vote(obs, min_votes=2, examined=40).found
+    soft = 1.0 - 2.0 * wm.encode_payload(PAYLOAD)  # +1: a 0 bit, -1: a 1 bit
+    assert wm.decode_soft(soft * 0.5) == (PAYLOAD, 0)
+    one = soft.copy()
+    one[7] *= -0.1  # one weak wrong bit is corrected
+    assert wm.decode_soft(one) == (PAYLOAD, 1)
+    two = soft.copy()
+    two[[3, 17]] *= -0.1  # two wrong bits: uncorrectable, so "not found" is the only right answer
+    assert wm.decode_soft(two)[0] in (None, PAYLOAD)
+    # words that carry no mark (a face's consistent but arbitrary lattice phases) pass at the designed rate:
+    # 1 + 5 tries of a 1-in-65536 check, so ~0.9 of 10000 words
+    passed = sum(wm.decode_soft(rng.uniform(-1, 1, 32))[0] is not None for _ in range(10000))
+    assert passed <= 4, passed
 
 
-def test_alternating_blocks_cancel_content_bias():
-    rng = np.random.default_rng(1)
-    bits = wm.encode_payload(PAYLOAD) * 2 - 1
-    bias = rng.choice([-1.0, 1.0], 32) * 2.0  # stronger than the mark: a plain vote decodes the bias
-    obs = [(i, bias + bits * (1 if (i // 12) % 2 == 0 else -1) * 1.0 + rng.normal(0, 0.5, 32))
-           for i in range(50)]
-    result = wm._vote(obs, min_votes=2, examined=50)
-    assert result.found and result.payload == PAYLOAD
+def test_budget_gives_up_kept_lattice_points_largest_saving_first():
+    projections = np.zeros(4)
+    kept = np.array([0.7, -0.1, 0.6, 0.2])  # kept points, 0.7 and 0.6 away
+    nearest = np.array([-0.3, -0.1, -0.4, 0.2])  # nearest points: saving 0.4 and 0.2 (squared units)
+    energy = np.ones(4)
+    assert np.array_equal(wm._within_budget(kept, nearest, projections, energy, 1.0), kept)  # 0.90 <= 1.0
+    assert np.array_equal(wm._within_budget(kept, nearest, projections, energy, 0.6), [-0.3, -0.1, 0.6, 0.2])
+    assert np.array_equal(wm._within_budget(kept, nearest, projections, energy, 0.1), nearest)
+
+
+def test_still_is_found_and_a_frame_without_face_untouched():
+    frame = read_frames(grid_clip("lbbc2a"), 1)[0]
+    box = wm._faces(frame)[0][1]
+    marked = wm.Watermarker(PAYLOAD).embed(frame, box)
+    result = wm.detect_frames([marked])
+    assert result.found and result.payload == PAYLOAD and result.confidence == 1.0
+    faint = wm.Watermarker(PAYLOAD, strength=0.5).embed(frame, box)  # a smaller budget, the same lattice
+    assert wm.detect_frames([faint]).payload == PAYLOAD
+    blank = np.full_like(frame, 128)
+    assert np.array_equal(wm.Watermarker(PAYLOAD).embed(blank, box), blank)
 
 
 def test_mark_survives_crf28_and_half_resize(render):
@@ -71,10 +76,11 @@ def test_embed_changes_only_the_face_region(render):
     frame, marked = render["frames"][0], render["marked"][0]
     diff = np.abs(frame.astype(int) - marked.astype(int)).max(axis=2)
     box = render["boxes"][0]
-    side = max(box[2] - box[0], box[3] - box[1]) * (1 + 2 * wm.PAD)
+    side = max(box[2] - box[0], box[3] - box[1]) * 1.5  # the box with 25% padding each side
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     ys, xs = np.nonzero(diff)
-    assert np.all(np.abs(xs - cx) <= side / 2 + 2) and np.all(np.abs(ys - cy) <= side / 2 + 2)
+    assert len(xs) > 1000  # the mark is spread over the face, not a few pixels
+    assert np.all(np.abs(xs - cx) <= side / 2) and np.all(np.abs(ys - cy) <= side / 2)
 
 
 def _face_box_psnr(render) -> tuple[float, float]:
@@ -93,17 +99,8 @@ def _face_box_psnr(render) -> tuple[float, float]:
     return worst_psnr, worst_chroma
 
 
-def test_mark_no_more_visible_than_measured(render):
-    # regression guard at the default (robust) strength: 28.8 dB and 7.0 levels of chroma RMS (worst frame) on
-    # this render. This is NOT the invisibility target (see the xfail below); it stops it getting worse.
-    psnr, chroma = _face_box_psnr(render)
-    assert psnr >= 28.0, psnr
-    assert chroma <= 7.5, chroma
-
-
-@pytest.mark.xfail(strict=True, reason="open: at the strength that survives CRF 28 + 50% on ~110 px faces "
-                   "the RivaGAN mark is a visible chroma mottle (see the watermark module docstring)")
-def test_mark_invisible_target(render):
+def test_mark_invisible(render):
+    # measured on this render: worst frame 40.6 dB, chroma 0.03; the mark is luma only (the same on R, G, B)
     psnr, chroma = _face_box_psnr(render)
     assert psnr >= 40.0 and chroma <= 1.0, (psnr, chroma)
 
