@@ -12,12 +12,15 @@ import os
 import sys
 from collections.abc import Sequence
 
-# OpenMP worker threads (PyTorch's intra-op pool) spin while they wait by default. When other jobs share
-# the cores, a spinning thread holds a core that its descheduled partner needs: quick96 training at batch 4
-# ran 9.4 s/iter with 2 threads and one other busy process on 2 cores, 3.7 s/iter with passive waiting.
-# libgomp reads this once, when torch loads, so it is set here, before any stage imports torch; a value
-# the user exported wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OpenMP worker threads (PyTorch's intra-op pool) spin for ~300,000 iterations before they sleep. When other
+# jobs share the cores, a spinning thread holds a core its descheduled partner needs. Measured on 2 cores
+# with one other busy process, quick96 training at batch 4 (bench.train, 2 threads): 4.83 s/iter by default,
+# 3.80 with a 10,000 spin count, 3.85 fully passive, 9.4 spinning forever (ACTIVE); on the quiet machine the
+# 10,000 spin count is within run-to-run noise of the default (1.8-2.4 s/iter both) while fully passive
+# waiting costs ~15 %. libgomp reads this once, when torch loads, so it is set before any stage imports
+# torch; the user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
+if "OMP_WAIT_POLICY" not in os.environ:
+    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
 from facedouble import __version__
 from facedouble.errors import FacedoubleError
