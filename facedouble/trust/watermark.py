@@ -193,16 +193,32 @@ def _grid_matrix(matrix: np.ndarray, size: int) -> np.ndarray:
     return scaled
 
 
+def _footprint(matrix: np.ndarray, shape: tuple[int, ...], margin: int) -> tuple[int, int, int, int]:
+    """Frame rectangle (x0, y0, x1, y1) holding the unit face square of `matrix`, grown by `margin` px and
+    clipped to the frame: all the pixels the mark reads or writes, so the rest of a 4K frame costs nothing."""
+    import cv2
+
+    corners = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 1.0]])
+    xy = corners @ cv2.invertAffineTransform(matrix).T
+    (x0, y0), (x1, y1) = np.floor(xy.min(axis=0)) - margin, np.ceil(xy.max(axis=0)) + margin + 1
+    h, w = shape[:2]
+    return int(max(0, x0)), int(max(0, y0)), int(min(w, max(0, x1))), int(min(h, max(0, y1)))
+
+
 def _canonical_luma(frame_rgb: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """(CANON_SIZE, CANON_SIZE) luma of the aligned face square (low-passed first when shrinking)."""
     import cv2
 
     grid = _grid_matrix(matrix, CANON_SIZE)
-    rgb = frame_rgb.astype(np.float32)
-    luma = 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
     scale = float(np.sqrt(abs(np.linalg.det(grid[:, :2]))))
-    if scale < 0.8:
-        luma = cv2.GaussianBlur(luma, (0, 0), 0.45 / scale)
+    sigma = 0.45 / scale if scale < 0.8 else 0.0
+    # OpenCV's float Gaussian reaches 4 sigma: this margin keeps every pixel the warp samples exact
+    x0, y0, x1, y1 = _footprint(matrix, frame_rgb.shape, int(np.ceil(4 * sigma)) + 2)
+    rgb = frame_rgb[y0:y1, x0:x1].astype(np.float32)
+    luma = 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
+    if sigma:
+        luma = cv2.GaussianBlur(luma, (0, 0), sigma)
+    grid[:, 2] += grid[:, :2] @ np.array([x0, y0], np.float64)
     return cv2.warpAffine(luma, grid, (CANON_SIZE, CANON_SIZE), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REFLECT).astype(np.float64)
 
@@ -277,11 +293,15 @@ class _TrackState:
     targets: np.ndarray  # (32,) lattice points the projections were put on in that frame
 
 
-def _box_mean_square(pattern: np.ndarray, box) -> float:
-    """Mean square of a frame-sized pattern inside a face box (the face-box PSNR's region)."""
+def _box_mean_square(pattern: np.ndarray, origin: tuple[int, int], shape: tuple[int, ...], box) -> float:
+    """Mean square of a pattern (placed at `origin` in a frame of `shape`, zero elsewhere) inside a face
+    box clipped to the frame (the face-box PSNR's region)."""
     x0, y0, x1, y1 = (int(round(float(v))) for v in box)
-    region = pattern[max(0, y0):max(0, y1), max(0, x0):max(0, x1)]
-    return float((region.astype(np.float64) ** 2).mean()) if region.size else 0.0
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(shape[1], max(0, x1)), min(shape[0], max(0, y1))
+    area = max(0, x1 - x0) * max(0, y1 - y0)
+    ox, oy = origin
+    region = pattern[max(0, y0 - oy):max(0, y1 - oy), max(0, x0 - ox):max(0, x1 - ox)]
+    return float((region.astype(np.float64) ** 2).sum()) / area if area else 0.0
 
 
 def _within_budget(targets: np.ndarray, nearest: np.ndarray, projections: np.ndarray, energy: np.ndarray,
@@ -315,16 +335,22 @@ class Watermarker:
         self._tracks: dict[int, _TrackState] = {}
 
     @staticmethod
-    def _pattern(change: np.ndarray, matrix: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-        """The luma pattern (frame-sized float32) that moves the projections by `change`."""
+    def _pattern(change: np.ndarray, matrix: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, tuple[int, int]]:
+        """The luma pattern that moves the projections by `change`: (float32 values over the face square's
+        footprint, the footprint's top-left corner in the frame); zero everywhere else."""
         import cv2
 
         design = _design()
         amplitudes = design.amplitude @ (design.embed @ change)
         pattern = np.tensordot(amplitudes.astype(np.float32), design.patterns, 1)
+        x0, y0, x1, y1 = _footprint(matrix, shape, 2)  # bilinear sampling reaches 1 px past the square
+        if x1 <= x0 or y1 <= y0:  # the square lies outside the frame
+            return np.zeros((0, 0), np.float32), (0, 0)
         inverse = cv2.invertAffineTransform(_grid_matrix(matrix, _PATTERN_SIZE))
-        return cv2.warpAffine(pattern, inverse, (shape[1], shape[0]), flags=cv2.INTER_LINEAR,
+        inverse[:, 2] -= (x0, y0)
+        back = cv2.warpAffine(pattern, inverse, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        return back, (x0, y0)
 
     def embed(self, frame_rgb: np.ndarray, face_box_xyxy, frame_index: int | None = None,
               track_id: int = 0) -> np.ndarray:
@@ -349,18 +375,23 @@ class Watermarker:
             targets = np.where(np.abs(state.targets - projections) > HYSTERESIS * step, nearest, state.targets)
         else:
             targets = nearest
-        back = self._pattern(targets - projections, matrix, frame_rgb.shape[:2])
-        box_ms, total = _box_mean_square(back, face_box_xyxy), float(design.energy @ (targets - projections) ** 2)
+        back, origin = self._pattern(targets - projections, matrix, frame_rgb.shape)
+        box_ms = _box_mean_square(back, origin, frame_rgb.shape, face_box_xyxy)
+        total = float(design.energy @ (targets - projections) ** 2)
         budget = (BOX_RMS_LEVELS * self.strength) ** 2
         if box_ms > budget and total > 0:  # over budget in the face box: give up kept points, then scale
             targets = _within_budget(targets, nearest, projections, design.energy, total * budget / box_ms)
-            back = self._pattern(targets - projections, matrix, frame_rgb.shape[:2])
-            box_ms = _box_mean_square(back, face_box_xyxy)
+            back, origin = self._pattern(targets - projections, matrix, frame_rgb.shape)
+            box_ms = _box_mean_square(back, origin, frame_rgb.shape, face_box_xyxy)
             if box_ms > budget:
                 back *= np.float32(np.sqrt(budget / box_ms))
         if frame_index is not None:
             self._tracks[track_id] = _TrackState(frame_index, targets)
-        return np.clip(frame_rgb.astype(np.float32) + back[..., None], 0, 255).round().astype(np.uint8)
+        (x0, y0), (h, w) = origin, back.shape
+        marked = frame_rgb.copy()
+        roi = np.s_[y0:y0 + h, x0:x0 + w]
+        marked[roi] = np.clip(frame_rgb[roi].astype(np.float32) + back[..., None], 0, 255).round().astype(np.uint8)
+        return marked
 
 
 # --- detection ----------------------------------------------------------------------------------------
