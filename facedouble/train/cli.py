@@ -58,9 +58,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--color-aug", type=float)
     t.add_argument("--ct-mode", choices=["none", *COLOUR_TRANSFERS],
                    help="colour transfer of src samples toward dst (the merge stage's transfers)")
-    for flag in ("eyes_mouth_prio", "bf16", "channels_last", "compile", "pretrain", "random_warp",
-                 "random_flip", "masked_training"):
-        t.add_argument("--" + flag.replace("_", "-"), action=argparse.BooleanOptionalAction, default=None)
+    switches = {
+        "eyes_mouth_prio": "extra weight on eyes and mouth (DFL's eyes_mouth_prio)",
+        "bf16": "bf16 autocast with fp32 master weights (default: on where the hardware does bf16 natively - "
+                "CUDA, AVX-512 BF16/AMX CPUs - off elsewhere, where it is emulated and ~10x slower)",
+        "channels_last": "channels-last memory layout (default on)",
+        "compile": "torch.compile the model (needs a C++ compiler on the CPU; first steps pay the compile)",
+        "pretrain": "train on one faceset as both identities (no consent needed; such a model cannot swap)",
+        "random_warp": "DFL's random warp of the input faces (default on)",
+        "random_flip": "random horizontal flips (default on)",
+        "masked_training": "losses on the masked face only (default on)",
+    }
+    for flag, text in switches.items():
+        t.add_argument("--" + flag.replace("_", "-"), action=argparse.BooleanOptionalAction, default=None,
+                       help=text)
     p.set_defaults(func=run_train)
 
     m = subparsers.add_parser("model", help="inspect or export a trained model")
