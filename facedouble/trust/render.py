@@ -73,10 +73,8 @@ class RenderProvenance:
         if ctx.warmup:
             return None
         self.guard.check(ctx.index, ctx.image)
-        image = ctx.image
-        for face in ctx.faces:
-            image = self.watermarker.embed(image, face["box_xyxy"], frame_index=ctx.index,
-                                           track_id=face.get("track_id", 0))
+        faces = [(face["box_xyxy"], face.get("track_id", 0)) for face in ctx.faces]
+        image = self.watermarker.embed_faces(ctx.image, faces, frame_index=ctx.index) if faces else ctx.image
         if self.label:
             image = apply_label(image, self.label)
         return image

@@ -175,9 +175,11 @@ def _faces(frame_rgb: np.ndarray, limit: int = MAX_FACES) -> list[tuple[np.ndarr
     return faces
 
 
-def _transform_for_box(frame_rgb: np.ndarray, box) -> np.ndarray | None:
-    """The square transform of the face at `box`, found the way the detector will find it."""
-    faces = [f for f in _faces(frame_rgb) if _iou(f[1], box) > 0.3]
+def _transform_for_box(frame_rgb: np.ndarray, box, detected: list[tuple[np.ndarray, tuple]] | None = None
+                       ) -> np.ndarray | None:
+    """The square transform of the face at `box`, found the way the detector will find it (`detected`:
+    the frame's `_faces`, when the caller already has them)."""
+    faces = [f for f in (_faces(frame_rgb) if detected is None else detected) if _iou(f[1], box) > 0.3]
     if faces:
         return max(faces, key=lambda f: _iou(f[1], box))[0]
     # no detection there (e.g. a crop the detector misses): landmarks from the box's typical eye/nose/mouth
@@ -352,6 +354,17 @@ class Watermarker:
                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         return back, (x0, y0)
 
+    def embed_faces(self, frame_rgb: np.ndarray, faces: list[tuple[tuple, int]],
+                    frame_index: int | None = None) -> np.ndarray:
+        """`embed` for every (box, track id) of one frame, with one detector pass for all of them (the
+        detector is most of a mark's cost)."""
+        self._check(frame_rgb)
+        detected = _faces(frame_rgb) if faces else []
+        marked = frame_rgb.copy()
+        for box, track_id in faces:
+            marked = self._embed(marked, box, frame_index, track_id, detected)
+        return marked
+
     def embed(self, frame_rgb: np.ndarray, face_box_xyxy, frame_index: int | None = None,
               track_id: int = 0) -> np.ndarray:
         """Return a copy of the RGB uint8 frame with the payload embedded in the face at the box.
@@ -359,10 +372,17 @@ class Watermarker:
         The face is aligned with the detector and landmarker that verification uses; a face they cannot
         find is left unmarked. `frame_index` None means a still (no continuity with other frames).
         """
+        self._check(frame_rgb)
+        return self._embed(frame_rgb, face_box_xyxy, frame_index, track_id, None)
 
+    @staticmethod
+    def _check(frame_rgb: np.ndarray) -> None:
         if frame_rgb.dtype != np.uint8 or frame_rgb.ndim != 3:
             raise InputError("watermark embed expects an RGB uint8 frame")
-        matrix = _transform_for_box(frame_rgb, tuple(float(v) for v in face_box_xyxy))
+
+    def _embed(self, frame_rgb: np.ndarray, face_box_xyxy, frame_index: int | None, track_id: int,
+               detected: list[tuple[np.ndarray, tuple]] | None) -> np.ndarray:
+        matrix = _transform_for_box(frame_rgb, tuple(float(v) for v in face_box_xyxy), detected)
         if matrix is None:
             return frame_rgb.copy()
         design = _design()

@@ -112,3 +112,27 @@ def test_unmarked_grid_clip_not_reported(clip, tmp_path):
     # the attacked form of an unmarked clip must not turn into a mark either
     copy = write_clip(tmp_path / "clean.mp4", frames, crf=28, scale=0.5)
     assert not wm.detect_video(copy).found
+
+
+def test_two_faces_in_a_frame_are_marked_with_one_detector_pass(monkeypatch):
+    """embed_faces (what merge calls) marks each face as embed would, running the detector once per frame."""
+    left, right = read_frames(grid_clip("bbaf2n"), 3), read_frames(grid_clip("sbwe5n"), 3)
+    frames = [np.hstack([a, b]) for a, b in zip(left, right, strict=True)]
+    boxes = [tuple(d.box) for d in wm._detector().detect(frames[0])]
+    assert len(boxes) == 2
+    faces = [(box, track) for track, box in enumerate(boxes)]
+    one_by_one, together = wm.Watermarker(PAYLOAD), wm.Watermarker(PAYLOAD)
+    calls = []
+    real = wm._faces
+    monkeypatch.setattr(wm, "_faces", lambda frame, *a: calls.append(1) or real(frame, *a))
+    for index, frame in enumerate(frames):
+        calls.clear()
+        got = together.embed_faces(frame, faces, frame_index=index)
+        assert len(calls) == 1
+        want = frame
+        for box, track in faces:
+            want = one_by_one.embed(want, box, frame_index=index, track_id=track)
+        assert np.abs(got.astype(int) - want).max() <= 1  # the same mark (detection ran on the unmarked frame)
+        for box in boxes:  # and each face did get one
+            x0, y0, x1, y1 = (int(v) for v in box)
+            assert np.abs(got[y0:y1, x0:x1].astype(int) - frame[y0:y1, x0:x1]).sum() > 0
