@@ -73,7 +73,7 @@ def run_one(preset_name: str, batch: int, precision: str, iters: int, warmup: in
     # A Trainer without its data/consent setup: only model, optimizer and the step are needed.
     tr = Trainer.__new__(Trainer)
     tr.mcfg, tr.cfg = cfg, TrainConfig(batch_size=batch, bf16=precision == "bf16", channels_last=True)
-    tr.bf16 = precision == "bf16"
+    tr.bf16 = tr.cfg.bf16  # what Trainer resolves from the config; here the precision asked for
     tr.device, tr.iteration, tr.world, tr.aux, tr.aux_opts = torch.device("cpu"), 0, 1, {}, {}
     torch.manual_seed(0)
     tr.model = build_model(cfg).to(memory_format=torch.channels_last)

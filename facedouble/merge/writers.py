@@ -39,6 +39,7 @@ def check_video_size(width: int, height: int) -> None:
         raise FacedoubleError(f"H.264 yuv420p needs even frame sizes, got {width}x{height}: render a PNG "
                               "sequence instead (--out FOLDER)")
 
+
 class SegmentWriter:
     """Encode RGB frames to one H.264 (yuv420p) MP4 segment; the file appears only on `close()`."""
 

@@ -208,4 +208,3 @@ class ModelLock:
         if not self._file.closed:
             fcntl.flock(self._file, fcntl.LOCK_UN)
             self._file.close()
-

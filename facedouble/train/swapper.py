@@ -68,7 +68,7 @@ def load_swapper(model_dir: str | Path, device: str = "cpu", batch_size: int = 1
     """Load the newest checkpoint of `model_dir` (sha256-verified) for inference.
 
     `precision`: "auto" (bf16 autocast where the hardware does bf16 natively, else fp32), "fp32" or "bf16".
-    bf16 changes the output by well under one 8-bit level (tests/train/test_swapper_precision.py).
+    bf16 changes the output by well under one 8-bit level (tests/train/test_swapper.py).
     """
     loaded = ck.load_checkpoint(model_dir, with_optimizer=False)
     if loaded.state.get("pretrain_only"):

@@ -65,8 +65,8 @@ def test_cli_merge_with_a_trained_model(tiny_model, target, target_frames, works
     for index in (0, 37, 74):
         image = cv2.cvtColor(cv2.imread(str(tmp_path / "png" / f"{index:06d}.png")), cv2.COLOR_BGR2RGB)
         matte = cv2.imread(str(tmp_path / "matte" / f"{index:06d}.png"), cv2.IMREAD_UNCHANGED)
-        # far from the face nothing changes. Near it the watermark may: it marks the detector's face box plus
-        # padding, which a 4-iteration model's learned mask (so the matte's box) does not bound tightly;
+        # far from the face nothing changes. Near it the watermark may: it marks the aligned face square
+        # (forehead to chin), which a 4-iteration model's learned mask (so the matte's box) does not bound;
         # the matte's box grown by 3/4 on each side covers it (by 1/2 missed by a row on an AVX2 CPU)
         ys, xs = np.nonzero(matte)
         h, w = ys.max() - ys.min(), xs.max() - xs.min()
