@@ -25,6 +25,8 @@ from bench.common import grid_clips, machine, upscaled_clip
 
 RUN = """
 import json, resource, sys, time
+from facedouble.runtime import tune_process
+tune_process()  # as the CLI does before torch loads
 import numpy as np
 from pathlib import Path
 from facedouble.merge.pipeline import MergeConfig, Outputs, merge
@@ -32,14 +34,14 @@ from facedouble.merge.model import load_model
 from facedouble.merge.standin import ShiftSwapper
 import torch
 torch.set_num_threads(int(sys.argv[4]))
-kind = sys.argv[3]
+kind, conv = sys.argv[3], sys.argv[5]
 if kind.startswith("model:"):
-    model = load_model(kind[6:])
+    model = load_model(kind[6:], conv_algo=conv)
 elif kind == "shift":
     model = ShiftSwapper(128)
 else:
     from bench.merge import random_model
-    model = load_model(random_model(kind, Path(sys.argv[2]) / "model"))
+    model = load_model(random_model(kind, Path(sys.argv[2]) / "model"), conv_algo=conv)
 res = int(model.resolution)
 faces = np.zeros((8, res, res, 3), np.uint8)
 model.swap(faces)  # warm-up (oneDNN kernels)
@@ -48,10 +50,11 @@ for _ in range(3):
     model.swap(faces)
 model_ms = (time.perf_counter() - t) / 24 * 1000
 gflop = 0.0
-if hasattr(model, "model"):  # a real network: its conv + matmul work per face, to compare with the CPU's ceiling
+if hasattr(model, "model"):  # a real network: its conv + matmul work per face as direct convolution would do it
     from torch.utils.flop_counter import FlopCounterMode
+    from facedouble.train.models.presets import build_model
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-        model.model.swap(torch.zeros(1, 3, res, res))
+        build_model(model.config).swap(torch.zeros(1, 3, res, res))
     gflop = counter.get_total_flops() / 1e9
 out = Path(sys.argv[2])
 t = time.perf_counter()
@@ -60,7 +63,8 @@ seconds = time.perf_counter() - t
 print(json.dumps({"frames": result.frames, "seconds": seconds, "model_ms": model_ms, "gflop": gflop,
                   "flicker": result.flicker,
                   "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "precision": "bf16" if getattr(model, "bf16", False) else "fp32"}))
+                  "precision": "bf16" if getattr(model, "bf16", False) else "fp32",
+                  "winograd": getattr(model, "winograd", 0)}))
 """
 PRESETS = ("saehd-liae-ud-128", "saehd-df-128")
 
@@ -80,9 +84,9 @@ def random_model(preset_name: str, folder: Path) -> Path:
     return folder
 
 
-def run_once(faceset: Path, out: Path, kind: str, threads: int) -> dict:
+def run_once(faceset: Path, out: Path, kind: str, threads: int, conv: str = "auto") -> dict:
     """Merge in a fresh interpreter; returns its figures."""
-    proc = subprocess.run([sys.executable, "-c", RUN, str(faceset), str(out), kind, str(threads)],
+    proc = subprocess.run([sys.executable, "-c", RUN, str(faceset), str(out), kind, str(threads), conv],
                           capture_output=True, text=True, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -121,6 +125,9 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=2, help="how many GRID clips to join (default 2)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--model", help="also time a trained model folder (facedouble train output)")
+    parser.add_argument("--convs", default="auto,direct",
+                        help="conv algorithms to time the real models with (default auto,direct: auto is what "
+                        "merge uses - Winograd for wide 3x3 convs on CPU in fp32 - and direct is the comparison)")
     args = parser.parse_args()
     clips = grid_clips()[: args.clips]
     rows = []
@@ -132,18 +139,22 @@ def main() -> None:
             extract(joined, faceset, ExtractConfig(size=64, progress=False))
             kinds = ["shift", *PRESETS] + ([f"model:{args.model}"] if args.model else [])
             for kind in kinds:
-                out = tmp_path / f"out_{size[1]}_{len(rows)}"
-                out.mkdir()
-                rows.append((label, kind, run_once(faceset, out, kind, args.threads)))
+                for conv in (["auto"] if kind == "shift" else args.convs.split(",")):
+                    out = tmp_path / f"out_{size[1]}_{len(rows)}"
+                    out.mkdir()
+                    rows.append((label, kind, run_once(faceset, out, kind, args.threads, conv)))
         flicker_rows = flicker_table(tmp_path)
     print(f"Merge, {machine()}, {time.strftime('%Y-%m-%d %H:%M')}, {len(clips)} GRID clips joined, "
           f"MP4 out (x264 veryfast crf 18), rct colour, hull*learned mask, batch 8, 2 workers")
-    print("| footage | model | precision | frames | frames/s | model ms/face | GFLOP/face | model GFLOP/s | flicker "
-          "| peak MiB |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("GFLOP/face is the direct-convolution work; model GFLOP/s divides it by the time, so Winograd convs "
+          "(4x fewer multiplies) can pass the CPU's fp32 ceiling")
+    print("| footage | model | precision | convs | frames | frames/s | model ms/face | GFLOP/face | model GFLOP/s "
+          "| flicker | peak MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for label, kind, f in rows:
         rate = f"{f['gflop'] / f['model_ms'] * 1000:.0f}" if f["gflop"] else "-"
-        print(f"| {label} | {kind} | {f['precision']} | {f['frames']} | {f['frames'] / f['seconds']:.1f} | "
+        convs = "-" if kind == "shift" else f"{f['winograd']} Winograd" if f["winograd"] else "direct"
+        print(f"| {label} | {kind} | {f['precision']} | {convs} | {f['frames']} | {f['frames'] / f['seconds']:.1f} | "
               f"{f['model_ms']:.1f} | {f['gflop']:.1f} | {rate} | {_figure(f['flicker'])} | {f['peak_mib']:.0f} |")
     print()
     print("Flicker figure, static-face model (1.0 = face region as stable as the target; lower = steadier)")

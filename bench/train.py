@@ -26,6 +26,7 @@ import sys
 import time
 from pathlib import Path
 
+from facedouble.runtime import tune_process
 from facedouble.train.precision import native_bf16
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,6 +120,7 @@ def main() -> None:
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
+        tune_process()  # what the CLI does before torch loads: OpenMP spin count, heap reuse
         name, batch, prec = args.one.split(":")
         print(json.dumps(run_one(name, int(batch), prec, args.iters, args.warmup, args.threads)))
         return

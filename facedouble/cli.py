@@ -8,23 +8,17 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from collections.abc import Sequence
 
-# OpenMP worker threads (PyTorch's intra-op pool) spin for ~300,000 iterations before they sleep. When other
-# jobs share the cores, a spinning thread holds a core its descheduled partner needs. Measured on 2 cores
-# with one other busy process, quick96 training at batch 4 (bench.train, 2 threads): 4.83 s/iter by default,
-# 3.80 with a 10,000 spin count, 3.85 fully passive, 9.4 spinning forever (ACTIVE); on the quiet machine the
-# 10,000 spin count is within run-to-run noise of the default (1.8-2.4 s/iter both) while fully passive
-# waiting costs ~15 %. libgomp reads this once, when torch loads, so it is set before any stage imports
-# torch; the user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
-if "OMP_WAIT_POLICY" not in os.environ:
-    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+from facedouble.runtime import tune_process
 
-from facedouble import __version__
-from facedouble.errors import FacedoubleError
-from facedouble.log import get_logger, setup_logging
+# Before any stage imports torch: libgomp reads its spin count once, when torch loads (see facedouble.runtime).
+tune_process()
+
+from facedouble import __version__  # noqa: E402 (after tune_process, on purpose)
+from facedouble.errors import FacedoubleError  # noqa: E402
+from facedouble.log import get_logger, setup_logging  # noqa: E402
 
 # Stage modules, in pipeline order. Each has a `register(subparsers)` function.
 STAGE_MODULES = (

@@ -26,10 +26,11 @@ class Swapper(Protocol):
     def swap(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
 
-def load_model(model_dir: str | Path, precision: str = "auto") -> Swapper:
+def load_model(model_dir: str | Path, precision: str = "auto", conv_algo: str = "auto") -> Swapper:
     """Load a trained model folder through the train stage's `load_swapper`.
 
     `precision`: auto (bf16 where the hardware does it natively, else fp32) | fp32 | bf16.
+    `conv_algo`: auto (Winograd for wide 3x3 convs on CPU in fp32) | direct | winograd.
     """
     try:
         from facedouble.train.swapper import load_swapper
@@ -37,7 +38,7 @@ def load_model(model_dir: str | Path, precision: str = "auto") -> Swapper:
         if exc.name and exc.name.startswith("facedouble.train"):
             raise FacedoubleError("the train stage is not installed: cannot load a model") from None
         raise
-    return load_swapper(Path(model_dir), precision=precision)
+    return load_swapper(Path(model_dir), precision=precision, conv_algo=conv_algo)
 
 
 def check_swapper(model: object) -> Swapper:

@@ -34,7 +34,8 @@ def export_onnx(model_dir: str | Path, out: str | Path, opset: int = 17,
     With `check`, onnxruntime runs the file on real-valued input and the largest difference to
     PyTorch must be below 1e-3, else FacedoubleError and no file is written.
     """
-    sw = load_swapper(model_dir, precision="fp32")  # ONNX is exported and checked in fp32
+    # ONNX is exported and checked in fp32 with plain convs (runtimes pick their own conv algorithms)
+    sw = load_swapper(model_dir, precision="fp32", conv_algo="direct")
     net = _SwapPath(sw.model).eval()
     r = sw.resolution
     example = torch.rand(2, 3, r, r, generator=torch.Generator().manual_seed(0))

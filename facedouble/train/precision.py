@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # torch is imported where used: the CLI imports PRECISIONS an
 log = get_logger("facedouble.train")
 
 PRECISIONS = ("auto", "fp32", "bf16")
+# How inference convs run: "auto" = Winograd for the wide 3x3 convs on CPU in fp32 (facedouble.train.models.winograd)
+CONV_ALGOS = ("auto", "direct", "winograd")
 
 
 @functools.cache

@@ -6,7 +6,8 @@
 
 Attributes: resolution, face_type, model_hash (sha256 of the weights file), consent (the consent
 record info stored with the model, or None), bf16 (whether inference runs under bf16 autocast: by default
-only where the hardware does bf16 natively, see `facedouble.train.precision`).
+only where the hardware does bf16 natively, see `facedouble.train.precision`), winograd (how many wide 3x3
+convs run as Winograd F(4x4, 3x3): by default on CPU in fp32, see `facedouble.train.models.winograd`).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ import torch
 from facedouble.config import from_dict
 from facedouble.errors import FacedoubleError, PolicyError
 from facedouble.train import checkpoint as ck
+from facedouble.train.models import winograd
 from facedouble.train.models.presets import ModelConfig, build_model
-from facedouble.train.precision import use_bf16
+from facedouble.train.precision import CONV_ALGOS, use_bf16
 
 
 @dataclasses.dataclass
@@ -39,6 +41,7 @@ class Swapper:
     batch_size: int = 16
     device: str = "cpu"
     bf16: bool = False
+    winograd: int = 0
 
     def swap(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Aligned dst faces uint8 RGB N×res×res×3 -> (rgb float32 N×res×res×3, mask float32 N×res×res)."""
@@ -64,12 +67,17 @@ class Swapper:
 
 
 def load_swapper(model_dir: str | Path, device: str = "cpu", batch_size: int = 16,
-                 precision: str = "auto") -> Swapper:
+                 precision: str = "auto", conv_algo: str = "auto") -> Swapper:
     """Load the newest checkpoint of `model_dir` (sha256-verified) for inference.
 
     `precision`: "auto" (bf16 autocast where the hardware does bf16 natively, else fp32), "fp32" or "bf16".
     bf16 changes the output by well under one 8-bit level (tests/train/test_swapper.py).
+    `conv_algo`: "auto" (Winograd for the wide 3x3 convs when running fp32 on a CPU, where direct conv is
+    at the CPU's ceiling; GPUs and bf16 keep their own kernels), "direct" or "winograd" (every 3x3 conv,
+    however narrow; fp32 only). Winograd changes the output by ~1e-5 (tests/train/test_winograd.py).
     """
+    if conv_algo not in CONV_ALGOS:
+        raise FacedoubleError(f"unknown conv algorithm {conv_algo!r} (choose from {', '.join(CONV_ALGOS)})")
     loaded = ck.load_checkpoint(model_dir, with_optimizer=False)
     if loaded.state.get("pretrain_only"):
         raise PolicyError(f"{model_dir} is only pretrained; train it on a consented src faceset before swapping")
@@ -81,7 +89,15 @@ def load_swapper(model_dir: str | Path, device: str = "cpu", batch_size: int = 1
         first = str(exc).splitlines()[0]
         raise FacedoubleError(f"{model_dir}: weights do not fit the model config ({first})") from None
     model.eval().to(device).to(memory_format=torch.channels_last)
+    bf16 = use_bf16(precision, device)
+    if conv_algo == "winograd" and bf16:
+        raise FacedoubleError("Winograd convolution is fp32 only: use --precision fp32 with it")
+    converted = 0
+    if conv_algo == "winograd":
+        converted = winograd.convert(model, min_width=0)
+    elif conv_algo == "auto" and not bf16 and torch.device(device).type == "cpu":
+        converted = winograd.convert(model)
     return Swapper(model=model, config=cfg, resolution=cfg.resolution, face_type=cfg.face_type,
                    model_hash=loaded.weights_sha256, consent=loaded.state.get("consent"),
                    iteration=int(loaded.state["iteration"]), batch_size=batch_size, device=device,
-                   bf16=use_bf16(precision, device))
+                   bf16=bf16, winograd=converted)

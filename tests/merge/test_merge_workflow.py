@@ -118,7 +118,7 @@ def test_cli_merge_preview_and_errors(target, tmp_path, monkeypatch, capsys, sig
     from facedouble import cli
     from facedouble.merge import model as model_module
 
-    monkeypatch.setattr(model_module, "load_model", lambda path, precision="auto": consented(ShiftSwapper(96)))
+    monkeypatch.setattr(model_module, "load_model", lambda path, **options: consented(ShiftSwapper(96)))
     faceset, clip = target
     out = tmp_path / "out.mp4"
     code = cli.main(["merge", "--model", str(tmp_path), "--target", str(faceset), "--out", str(out),
@@ -145,11 +145,15 @@ def test_cli_merge_of_a_bare_clip_extracts_it_first(target, tmp_path, monkeypatc
     from facedouble import cli
     from facedouble.merge import model as model_module
 
-    monkeypatch.setattr(model_module, "load_model", lambda path, precision="auto": consented(ShiftSwapper(96)))
+    asked = {}
+    monkeypatch.setattr(model_module, "load_model",
+                        lambda path, **options: asked.update(options) or consented(ShiftSwapper(96)))
     clip = tmp_path / "clip.mpg"
     clip.write_bytes(target[1].read_bytes())
     out = tmp_path / "o.mp4"
-    assert cli.main(["merge", "--model", "m", "--target", str(clip), "--out", str(out), "--no-progress"]) == 0
+    assert cli.main(["merge", "--model", "m", "--target", str(clip), "--out", str(out), "--no-progress",
+                     "--conv", "direct", "--precision", "fp32"]) == 0
+    assert asked == {"precision": "fp32", "conv_algo": "direct"}
     assert len(list(open_source(out))) == 75
     assert len(list((tmp_path / "o.mp4.parts" / "target-faceset").glob("*.png"))) >= 74
 
@@ -160,11 +164,11 @@ def test_cli_refuses_a_model_without_consent_and_a_render_without_a_signer(targe
     from facedouble.merge import model as model_module
 
     monkeypatch.setenv("FACEDOUBLE_WORKSPACE", str(tmp_path / "empty-ws"))
-    monkeypatch.setattr(model_module, "load_model", lambda path, precision="auto": ShiftSwapper(96))
+    monkeypatch.setattr(model_module, "load_model", lambda path, **options: ShiftSwapper(96))
     out = tmp_path / "o.mp4"
     assert cli.main(["merge", "--model", "m", "--target", str(target[0]), "--out", str(out)]) == PolicyError.exit_code
     assert "no consent record" in capsys.readouterr().err
-    monkeypatch.setattr(model_module, "load_model", lambda path, precision="auto": consented(ShiftSwapper(96)))
+    monkeypatch.setattr(model_module, "load_model", lambda path, **options: consented(ShiftSwapper(96)))
     assert cli.main(["merge", "--model", "m", "--target", str(target[0]), "--out", str(out)]) == PolicyError.exit_code
     assert "certs init" in capsys.readouterr().err
     assert not out.exists()
