@@ -4,11 +4,14 @@ Models: `shift` (costs nothing: measures merge's own work - decode, crop, masks,
 and the real 128 px presets `saehd-liae-ud-128` (DeepFaceLab's default SAEHD) and `saehd-df-128`, built
 with random weights, saved as a checkpoint and loaded through `load_model` exactly as `facedouble merge`
 does (precision auto: bf16 autocast where the CPU has native bf16, else fp32; the table says which).
+Real models run with `--conv auto` (Winograd for the wide 3x3 convs on CPU in fp32) and `direct` for
+comparison. One more run times saehd-liae-ud-128 with the provenance hooks `facedouble merge` always adds
+(explicit-content guard, watermark, render record, C2PA signature): the speed a user sees.
 Facesets come from `facedouble extract` (not timed). Each run is a fresh process.
 A second table gives the flicker figure (render's frame-to-frame change in the face region / the
 target's) with a static-face model - the same real GRID face (from pwij3p) pasted on every frame, so
 any crop jitter shows one to one - with temporal smoothing off (as DeepFaceLab) and on.
-Usage: python -m bench.merge [--clips N] [--threads T] [--model TRAINED_MODEL_DIR]
+Usage: python -m bench.merge [--clips N] [--threads T] [--model TRAINED_MODEL_DIR] [--convs auto,direct]
 """
 
 from __future__ import annotations
@@ -57,8 +60,20 @@ if hasattr(model, "model"):  # a real network: its conv + matmul work per face a
         build_model(model.config).swap(torch.zeros(1, 3, res, res))
     gflop = counter.get_total_flops() / 1e9
 out = Path(sys.argv[2])
+config = MergeConfig(workers=2, batch=8)
+hooks = None
+if sys.argv[6] == "provenance":  # what `facedouble merge` adds: guard, watermark, render record, C2PA signature
+    from facedouble.config import to_dict
+    from facedouble.merge.pipeline import load_plan
+    from facedouble.trust.c2pa_sign import init_test_ca
+    from facedouble.trust.render import RenderProvenance
+    init_test_ca(out / "certs")
+    plan = load_plan(model, sys.argv[1], config, None)
+    hooks = RenderProvenance.for_render(model_hash=model.model_hash, clip=plan.clip, settings=to_dict(config),
+                                        fps=float(plan.fps), frame_count=plan.frame_count,
+                                        cert=out / "certs" / "signer.pem", key=out / "certs" / "signer.key").hooks()
 t = time.perf_counter()
-result = merge(model, sys.argv[1], Outputs(video=out / "render.mp4"), MergeConfig(workers=2, batch=8), progress=False)
+result = merge(model, sys.argv[1], Outputs(video=out / "render.mp4"), config, hooks=hooks, progress=False)
 seconds = time.perf_counter() - t
 print(json.dumps({"frames": result.frames, "seconds": seconds, "model_ms": model_ms, "gflop": gflop,
                   "flicker": result.flicker,
@@ -84,9 +99,10 @@ def random_model(preset_name: str, folder: Path) -> Path:
     return folder
 
 
-def run_once(faceset: Path, out: Path, kind: str, threads: int, conv: str = "auto") -> dict:
-    """Merge in a fresh interpreter; returns its figures."""
-    proc = subprocess.run([sys.executable, "-c", RUN, str(faceset), str(out), kind, str(threads), conv],
+def run_once(faceset: Path, out: Path, kind: str, threads: int, conv: str = "auto", provenance: bool = False) -> dict:
+    """Merge in a fresh interpreter (with the CLI's provenance hooks when asked); returns its figures."""
+    proc = subprocess.run([sys.executable, "-c", RUN, str(faceset), str(out), kind, str(threads), conv,
+                           "provenance" if provenance else "plain"],
                           capture_output=True, text=True, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -138,11 +154,14 @@ def main() -> None:
             faceset = tmp_path / f"faces_{size[1]}"
             extract(joined, faceset, ExtractConfig(size=64, progress=False))
             kinds = ["shift", *PRESETS] + ([f"model:{args.model}"] if args.model else [])
-            for kind in kinds:
-                for conv in (["auto"] if kind == "shift" else args.convs.split(",")):
-                    out = tmp_path / f"out_{size[1]}_{len(rows)}"
-                    out.mkdir()
-                    rows.append((label, kind, run_once(faceset, out, kind, args.threads, conv)))
+            runs = [(kind, conv, False) for kind in kinds
+                    for conv in (["auto"] if kind == "shift" else args.convs.split(","))]
+            runs.append((PRESETS[0], "auto", True))  # the same merge as `facedouble merge` runs it
+            for kind, conv, provenance in runs:
+                out = tmp_path / f"out_{size[1]}_{len(rows)}"
+                out.mkdir()
+                figures = run_once(faceset, out, kind, args.threads, conv, provenance)
+                rows.append((label, kind + (" + provenance" if provenance else ""), figures))
         flicker_rows = flicker_table(tmp_path)
     print(f"Merge, {machine()}, {time.strftime('%Y-%m-%d %H:%M')}, {len(clips)} GRID clips joined, "
           f"MP4 out (x264 veryfast crf 18), rct colour, hull*learned mask, batch 8, 2 workers")

@@ -35,8 +35,14 @@ MIN_WIDTH = 96  # convert when C*O/(C+O) >= this; narrower layers lose more to t
 def transform_weight(weight: torch.Tensor) -> torch.Tensor:
     """(O, C, 3, 3) conv weight -> (36, C, O) Winograd-domain weight (float32)."""
     out_ch, in_ch = weight.shape[:2]
-    points = _WEIGHT_T @ weight.detach().to(_D).reshape(out_ch * in_ch, 9).T  # (36, O*C)
-    return points.reshape(36, out_ch, in_ch).transpose(1, 2).float().contiguous()
+    flat = weight.detach().reshape(out_ch, in_ch * 9)
+    out = torch.empty(36, in_ch, out_ch, dtype=torch.float32, device=weight.device)
+    step = max(1, (1 << 22) // (in_ch * 9))  # float64 temporaries of ~100 MB at most, not 36x the layer
+    for o in range(0, out_ch, step):
+        chunk = flat[o:o + step].to(_D).reshape(-1, 9).T  # (9, chunk*C)
+        points = (_WEIGHT_T.to(weight.device) @ chunk).reshape(36, -1, in_ch)  # (36, chunk, C)
+        out[:, :, o:o + step] = points.transpose(1, 2).float()
+    return out
 
 
 def conv3x3(x: torch.Tensor, weight_t: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
