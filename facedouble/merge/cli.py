@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--sharpen", type=float, help="unsharp-mask amount, 0 = off (default 0)")
     p.add_argument("--scale", type=float, help="face scale about its centre (default 1)")
     p.add_argument("--smooth", type=float, help="temporal smoothing sigma in frames, 0 = off (default 1)")
-    p.add_argument("--batch", type=int, help="frames per model batch (default 8)")
+    p.add_argument("--batch", type=int, help="frames per model batch (default 16)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="model arithmetic: auto = bf16 where the hardware does it natively (CUDA, AVX-512 "
                    "BF16/AMX CPUs; under 1/255 from fp32, about 2x faster), else fp32 (default auto)")
