@@ -362,7 +362,7 @@ class Watermarker:
         detected = _faces(frame_rgb) if faces else []
         marked = frame_rgb.copy()
         for box, track_id in faces:
-            marked = self._embed(marked, box, frame_index, track_id, detected)
+            self._embed(marked, box, frame_index, track_id, detected)
         return marked
 
     def embed(self, frame_rgb: np.ndarray, face_box_xyxy, frame_index: int | None = None,
@@ -373,7 +373,9 @@ class Watermarker:
         find is left unmarked. `frame_index` None means a still (no continuity with other frames).
         """
         self._check(frame_rgb)
-        return self._embed(frame_rgb, face_box_xyxy, frame_index, track_id, None)
+        marked = frame_rgb.copy()
+        self._embed(marked, face_box_xyxy, frame_index, track_id, None)
+        return marked
 
     @staticmethod
     def _check(frame_rgb: np.ndarray) -> None:
@@ -381,10 +383,11 @@ class Watermarker:
             raise InputError("watermark embed expects an RGB uint8 frame")
 
     def _embed(self, frame_rgb: np.ndarray, face_box_xyxy, frame_index: int | None, track_id: int,
-               detected: list[tuple[np.ndarray, tuple]] | None) -> np.ndarray:
+               detected: list[tuple[np.ndarray, tuple]] | None) -> None:
+        """Mark the face at the box in place (the callers own the copy: one per frame, however many faces)."""
         matrix = _transform_for_box(frame_rgb, tuple(float(v) for v in face_box_xyxy), detected)
         if matrix is None:
-            return frame_rgb.copy()
+            return
         design = _design()
         step = design.step
         projections = PROJECTIONS @ cell_features(_canonical_luma(frame_rgb, matrix))
@@ -408,10 +411,8 @@ class Watermarker:
         if frame_index is not None:
             self._tracks[track_id] = _TrackState(frame_index, targets)
         (x0, y0), (h, w) = origin, back.shape
-        marked = frame_rgb.copy()
         roi = np.s_[y0:y0 + h, x0:x0 + w]
-        marked[roi] = np.clip(frame_rgb[roi].astype(np.float32) + back[..., None], 0, 255).round().astype(np.uint8)
-        return marked
+        frame_rgb[roi] = np.clip(frame_rgb[roi].astype(np.float32) + back[..., None], 0, 255).round().astype(np.uint8)
 
 
 # --- detection ----------------------------------------------------------------------------------------
