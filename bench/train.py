@@ -49,7 +49,8 @@ def _faceset(size: int) -> Path | None:
     return out
 
 
-def run_one(preset_name: str, batch: int, precision: str, iters: int, warmup: int, threads: int) -> dict:
+def run_one(preset_name: str, batch: int, precision: str, iters: int, warmup: int, threads: int,
+            optimizer_kernel: str = "auto") -> dict:
     """Time one configuration in this process."""
     import numpy as np
     import torch
@@ -79,18 +80,29 @@ def run_one(preset_name: str, batch: int, precision: str, iters: int, warmup: in
     torch.manual_seed(0)
     tr.model = build_model(cfg).to(memory_format=torch.channels_last)
     tr.net = tr.model
-    from facedouble.train.optim import AdaBelief
+    from facedouble.train.optim import AdaBelief, resolve_kernel
 
-    tr.opt = AdaBelief(tr.model.parameters())
+    # what `facedouble train` picks for a long session (the compile is paid in the warm-up steps)
+    kernel = resolve_kernel(optimizer_kernel, tr.device, "adabelief", 1.0, long_session=True)
+    tr.opt = AdaBelief(tr.model.parameters(), kernel=kernel)
 
     def batch_for(i: int) -> dict:
         return source.get(i) if source is not None else fake
 
-    for i in range(warmup):
+    for i in range(max(warmup, 1)):
         tr.step(batch_for(i))
     with FlopCounterMode(display=False) as fc:
         tr.step(batch_for(warmup))
     flops = fc.get_total_flops()
+    opt_walls: list[float] = []
+    plain_step = tr.opt.step
+
+    def timed_step() -> None:  # the optimizer's share of the step, reported on its own
+        t = time.perf_counter()
+        plain_step()
+        opt_walls.append(time.perf_counter() - t)
+
+    tr.opt.step = timed_step
     walls, cpu0 = [], time.process_time()
     for i in range(iters):
         b = batch_for(warmup + 1 + i)
@@ -106,7 +118,9 @@ def run_one(preset_name: str, batch: int, precision: str, iters: int, warmup: in
             "samples_per_s": round(batch / med, 2), "cpu_s_per_iter": round(cpu, 2),
             "gflop_per_iter": round(flops / 1e9, 1), "gflop_per_s": round(flops / 1e9 / med, 1),
             "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20, 2),
-            "data": "grid" if source is not None else "random", "load_avg_1m": round(os.getloadavg()[0], 2)}
+            "optimizer_kernel": tr.opt.kernel, "optimizer_ms": round(statistics.median(opt_walls) * 1e3, 1),
+            "data": "grid" if source is not None else "random",
+            "load_avg_1m": round(os.getloadavg()[0], 2)}
 
 
 def main() -> None:
@@ -117,16 +131,20 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--optimizer-kernel", default="auto", choices=["auto", "compiled", "eager"],
+                    help="AdaBelief step (default: what training picks, compiled where a C++ compiler exists)")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
         tune_process()  # what the CLI does before torch loads: OpenMP spin count, heap reuse
         name, batch, prec = args.one.split(":")
-        print(json.dumps(run_one(name, int(batch), prec, args.iters, args.warmup, args.threads)))
+        print(json.dumps(run_one(name, int(batch), prec, args.iters, args.warmup, args.threads,
+                                 args.optimizer_kernel)))
         return
     print(f"# {os.cpu_count()} CPUs visible, {args.threads} threads; load average at start "
           f"{os.getloadavg()[0]:.2f} (shared machine: figures are lower bounds)")
-    print(f"{'config':<22}{'prec':<6}{'s/iter':>8}{'samp/s':>8}{'CPU-s':>7}{'GFLOP':>8}{'GFLOP/s':>9}"
+    print(f"{'config':<22}{'prec':<6}{'opt':<9}{'opt ms':>7}{'s/iter':>8}{'samp/s':>8}{'CPU-s':>7}"
+          f"{'GFLOP':>8}{'GFLOP/s':>9}"
           f"{'RSS GiB':>9}{'vs DFL':>8}")
     precisions = args.precisions.split(",")
     if "bf16" in precisions and not native_bf16("cpu"):
@@ -136,7 +154,8 @@ def main() -> None:
         name, batch = item.split(":")
         for prec in precisions:
             cmd = [sys.executable, "-m", "bench.train", "--one", f"{name}:{batch}:{prec}", "--iters",
-                   str(args.iters), "--warmup", str(args.warmup), "--threads", str(args.threads)]
+                   str(args.iters), "--warmup", str(args.warmup), "--threads", str(args.threads),
+                   "--optimizer-kernel", args.optimizer_kernel]
             env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(args.threads)}
             proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
             if proc.returncode != 0:
@@ -145,7 +164,8 @@ def main() -> None:
             r = json.loads(proc.stdout.strip().splitlines()[-1])
             dfl = DFL.get((name, int(batch)))
             speed = f"{dfl / r['s_per_iter']:.2f}x" if dfl else "-"
-            print(f"{name + ':' + batch:<22}{prec:<6}{r['s_per_iter']:>8.2f}{r['samples_per_s']:>8.2f}"
+            print(f"{name + ':' + batch:<22}{prec:<6}{r['optimizer_kernel']:<9}{r['optimizer_ms']:>7.0f}"
+                  f"{r['s_per_iter']:>8.2f}{r['samples_per_s']:>8.2f}"
                   f"{r['cpu_s_per_iter']:>7.2f}{r['gflop_per_iter']:>8.0f}{r['gflop_per_s']:>9.1f}"
                   f"{r['peak_rss_gib']:>9.2f}{speed:>8}", flush=True)
             print("# " + json.dumps(r), flush=True)

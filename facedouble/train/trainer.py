@@ -32,7 +32,7 @@ from facedouble.train.losses import identity_loss, ssim, training_mask
 from facedouble.train.losslog import LossLog
 from facedouble.train.models.discriminators import CodeDiscriminator, PatchDiscriminator, bce
 from facedouble.train.models.presets import ModelConfig, build_model, count_parameters, preset
-from facedouble.train.optim import make_optimizer
+from facedouble.train.optim import make_optimizer, resolve_kernel
 from facedouble.train.precision import use_bf16
 
 log = get_logger("facedouble.train")
@@ -44,6 +44,9 @@ class TrainConfig:
 
     batch_size: int = 8
     optimizer: str = "adabelief"  # adabelief (DFL's, default) | adam
+    # AdaBelief step: compiled (one fused pass per tensor, 3-4x faster on CPU, 5-40 s to compile once) |
+    # eager | auto = compiled on a CPU with a C++ compiler unless the session is capped short (facedouble.train.optim)
+    optimizer_kernel: str = "auto"
     lr: float = 5e-5
     lr_dropout: float = 1.0  # probability an update element is kept; DFL's lr-dropout = 0.3
     clipnorm: float = 0.0  # global gradient-norm clip; 0 = off (DFL's clipgrad uses 1.0)
@@ -192,8 +195,10 @@ class Trainer:
         self.model = build_model(model_cfg).to(self.device)
         if train_cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        kernel = resolve_kernel(train_cfg.optimizer_kernel, self.device, train_cfg.optimizer, train_cfg.lr_dropout,
+                                long_session=self._long_session(int(ckpt.state["iteration"]) if ckpt else 0))
         self.opt = make_optimizer(train_cfg.optimizer, self.model.parameters(), train_cfg.lr,
-                                  train_cfg.lr_dropout)
+                                  train_cfg.lr_dropout, kernel)
         # Training-only modules (discriminators), each with its own optimizer of the same kind.
         self.aux: dict[str, torch.nn.Module] = {}
         if train_cfg.gan_power > 0:
@@ -242,6 +247,12 @@ class Trainer:
         self.dst_bank = self.src_bank if self.dst_dir == self.src_dir else FaceBank(self.dst_dir, res, ft)
         self.source = BatchSource(self.src_bank, self.dst_bank, train_cfg.batch_size, train_cfg.augment(),
                                   train_cfg.seed, self.rank, self.world, train_cfg.workers)
+
+    def _long_session(self, start_iteration: int) -> bool:
+        """Whether this session may run long enough to repay compiling the optimizer step."""
+        iters_left = self.cfg.max_iters - start_iteration if self.cfg.max_iters > 0 else math.inf
+        minutes = self.cfg.max_minutes if self.cfg.max_minutes > 0 else math.inf
+        return iters_left >= 500 and minutes >= 20
 
     @classmethod
     def create(cls, model_dir: str | Path, src: str | Path, dst: str | Path | None, preset_name: str | None,

@@ -17,6 +17,7 @@ import torch
 from facedouble.errors import FacedoubleError, PolicyError
 from facedouble.train import checkpoint as ck
 from facedouble.train.data import FaceBank
+from facedouble.train.optim import compiler_available
 from facedouble.train.trainer import Trainer, reconstruction_ssim
 from tests.train.conftest import FAST, install_consent, train_tiny
 
@@ -123,3 +124,34 @@ def test_torch_compile_trains_like_eager_and_saves_plain_weights(face_dirs, tmp_
     weights = ck.load_checkpoint(tmp_path / "compiled").weights
     assert not any(k.startswith("_orig_mod") for k in weights)  # the module, not the compiled wrapper
     load_swapper(tmp_path / "compiled")
+
+
+def test_optimizer_step_is_compiled_only_for_long_sessions(face_dirs, tmp_path: Path, monkeypatch) -> None:
+    from facedouble.train import optim
+
+    monkeypatch.setattr(optim, "compiler_available", lambda: True)
+    for name, overrides, kernel in (("open", {}, "compiled"), ("capped", {"max_iters": 100}, "eager"),
+                                    ("short", {"max_minutes": 5.0}, "eager"),
+                                    ("forced", {"max_iters": 100, "optimizer_kernel": "compiled"}, "compiled")):
+        trainer = Trainer.create(tmp_path / name, *face_dirs, "tiny", train_overrides={**FAST, **overrides})
+        try:
+            assert trainer.opt.kernel == kernel, name
+        finally:
+            trainer.close()
+    with pytest.raises(FacedoubleError, match="unknown optimizer kernel"):
+        Trainer.create(tmp_path / "bad", *face_dirs, "tiny", train_overrides={**FAST, "optimizer_kernel": "fast"})
+
+
+@pytest.mark.skipif(not compiler_available(), reason="torch.compile needs a C++ compiler")
+def test_compiled_model_trains_and_saves_plain_weights(face_dirs, tmp_path: Path) -> None:
+    """--compile: the compiled graph trains, and the checkpoint holds the plain module's weights."""
+    result = train_tiny(tmp_path / "m", *face_dirs, iters=2, compile=True, optimizer_kernel="compiled")
+    assert result["iteration"] == 2 and np.isfinite(result["loss"]).all()
+    weights = ck.load_checkpoint(tmp_path / "m").weights
+    assert not any(k.startswith("_orig_mod") for k in weights)
+    resumed = Trainer.create(tmp_path / "m", *face_dirs, None, train_overrides={**FAST, "max_iters": 3})
+    try:
+        assert resumed.iteration == 2
+        torch.testing.assert_close(resumed.model.state_dict(), weights)
+    finally:
+        resumed.close()
