@@ -73,6 +73,7 @@ class AdaBelief(torch.optim.Optimizer):
             raise ValueError(f"kernel must be 'compiled' or 'eager', not {kernel!r}")
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, lr_dropout=lr_dropout))
         self.kernel = kernel
+        self._compiled_once = False
 
     @torch.no_grad()
     def step(self, closure=None):  # noqa: D102 (torch API)
@@ -92,6 +93,9 @@ class AdaBelief(torch.optim.Optimizer):
                 self._dropout_update(params, grads, ms, vs, group)
             elif self.kernel == "compiled" and _get_current_dispatch_mode() is None:
                 # (dispatch modes, e.g. FLOP counters, run the eager step: dynamo skips frames under them)
+                if not self._compiled_once:
+                    log.info("compiling the optimizer step (once; 5-40 s, cached for later runs)")
+                    self._compiled_once = True
                 try:
                     _compiled()(params, grads, ms, vs, lr, b1, b2, eps)
                 except Exception as exc:  # noqa: BLE001 - compiling happens before any tensor is touched
