@@ -50,7 +50,7 @@ def _faceset(size: int) -> Path | None:
 
 
 def run_one(preset_name: str, batch: int, precision: str, iters: int, warmup: int, threads: int,
-            optimizer_kernel: str = "auto") -> dict:
+            optimizer_kernel: str = "auto", conv_weight_grad: str = "auto") -> dict:
     """Time one configuration in this process."""
     import numpy as np
     import torch
@@ -80,6 +80,10 @@ def run_one(preset_name: str, batch: int, precision: str, iters: int, warmup: in
     torch.manual_seed(0)
     tr.model = build_model(cfg).to(memory_format=torch.channels_last)
     tr.net = tr.model
+    from facedouble.train.models import gemm_grad
+    from facedouble.train.trainer import use_gemm_weight_grad
+
+    gemm_convs = gemm_grad.convert(tr.model) if use_gemm_weight_grad(conv_weight_grad, tr.device, tr.bf16) else 0
     from facedouble.train.optim import AdaBelief, resolve_kernel
 
     # what `facedouble train` picks for a long session (the compile is paid in the warm-up steps)
@@ -119,7 +123,7 @@ def run_one(preset_name: str, batch: int, precision: str, iters: int, warmup: in
             "gflop_per_iter": round(flops / 1e9, 1), "gflop_per_s": round(flops / 1e9 / med, 1),
             "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20, 2),
             "optimizer_kernel": tr.opt.kernel, "optimizer_ms": round(statistics.median(opt_walls) * 1e3, 1),
-            "data": "grid" if source is not None else "random",
+            "gemm_grad_convs": gemm_convs, "data": "grid" if source is not None else "random",
             "load_avg_1m": round(os.getloadavg()[0], 2)}
 
 
@@ -133,17 +137,19 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--optimizer-kernel", default="auto", choices=["auto", "compiled", "eager"],
                     help="AdaBelief step (default: what training picks, compiled where a C++ compiler exists)")
+    ap.add_argument("--conv-weight-grad", default="auto", choices=["auto", "gemm", "native"],
+                    help="3x3 conv weight gradients (default: what training picks, gemm in fp32 on CPU)")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
         tune_process()  # what the CLI does before torch loads: OpenMP spin count, heap reuse
         name, batch, prec = args.one.split(":")
         print(json.dumps(run_one(name, int(batch), prec, args.iters, args.warmup, args.threads,
-                                 args.optimizer_kernel)))
+                                 args.optimizer_kernel, args.conv_weight_grad)))
         return
     print(f"# {os.cpu_count()} CPUs visible, {args.threads} threads; load average at start "
           f"{os.getloadavg()[0]:.2f} (shared machine: figures are lower bounds)")
-    print(f"{'config':<22}{'prec':<6}{'opt':<9}{'opt ms':>7}{'s/iter':>8}{'samp/s':>8}{'CPU-s':>7}"
+    print(f"{'config':<22}{'prec':<6}{'opt':<9}{'gemm-dW':>8}{'opt ms':>7}{'s/iter':>8}{'samp/s':>8}{'CPU-s':>7}"
           f"{'GFLOP':>8}{'GFLOP/s':>9}"
           f"{'RSS GiB':>9}{'vs DFL':>8}")
     precisions = args.precisions.split(",")
@@ -155,7 +161,7 @@ def main() -> None:
         for prec in precisions:
             cmd = [sys.executable, "-m", "bench.train", "--one", f"{name}:{batch}:{prec}", "--iters",
                    str(args.iters), "--warmup", str(args.warmup), "--threads", str(args.threads),
-                   "--optimizer-kernel", args.optimizer_kernel]
+                   "--optimizer-kernel", args.optimizer_kernel, "--conv-weight-grad", args.conv_weight_grad]
             env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(args.threads)}
             proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
             if proc.returncode != 0:
@@ -164,7 +170,8 @@ def main() -> None:
             r = json.loads(proc.stdout.strip().splitlines()[-1])
             dfl = DFL.get((name, int(batch)))
             speed = f"{dfl / r['s_per_iter']:.2f}x" if dfl else "-"
-            print(f"{name + ':' + batch:<22}{prec:<6}{r['optimizer_kernel']:<9}{r['optimizer_ms']:>7.0f}"
+            print(f"{name + ':' + batch:<22}{prec:<6}{r['optimizer_kernel']:<9}"
+                  f"{r['gemm_grad_convs']:>8}{r['optimizer_ms']:>7.0f}"
                   f"{r['s_per_iter']:>8.2f}{r['samples_per_s']:>8.2f}"
                   f"{r['cpu_s_per_iter']:>7.2f}{r['gflop_per_iter']:>8.0f}{r['gflop_per_s']:>9.1f}"
                   f"{r['peak_rss_gib']:>9.2f}{speed:>8}", flush=True)

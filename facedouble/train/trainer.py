@@ -30,6 +30,7 @@ from facedouble.train import checkpoint as ck
 from facedouble.train.data import AugmentConfig, BatchSource, FaceBank
 from facedouble.train.losses import identity_loss, ssim, training_mask
 from facedouble.train.losslog import LossLog
+from facedouble.train.models import gemm_grad
 from facedouble.train.models.discriminators import CodeDiscriminator, PatchDiscriminator, bce
 from facedouble.train.models.presets import ModelConfig, build_model, count_parameters, preset
 from facedouble.train.optim import make_optimizer, resolve_kernel
@@ -59,6 +60,9 @@ class TrainConfig:
     # AVX-512 BF16/AMX CPUs), off elsewhere, where emulated bf16 is ~10x slower (facedouble.train.precision)
     bf16: bool | None = None
     channels_last: bool = True
+    # 3x3 conv weight gradients: gemm (one im2col GEMM, 1.05-2.7x faster than oneDNN's kernel on AVX2) |
+    # native | auto = gemm on a CPU in fp32, native under bf16 and on GPUs (facedouble.train.models.gemm_grad)
+    conv_weight_grad: str = "auto"
     compile: bool = False  # torch.compile the model
     device: str = "auto"  # auto | cpu | cuda
     threads: int = 0  # torch intra-op threads; 0 = torch default
@@ -79,6 +83,15 @@ class TrainConfig:
         """The augmentation part of this config."""
         return AugmentConfig(random_warp=self.random_warp, random_flip=self.random_flip,
                              color_aug=self.color_aug, ct_mode=self.ct_mode)
+
+
+def use_gemm_weight_grad(requested: str, device: torch.device, bf16: bool) -> bool:
+    """Resolve `conv_weight_grad` (auto | gemm | native): auto = gemm on a CPU in fp32."""
+    if requested not in ("auto", "gemm", "native"):
+        raise FacedoubleError(f"unknown conv_weight_grad {requested!r} (use auto, gemm or native)")
+    if requested == "auto":
+        return device.type == "cpu" and not bf16
+    return requested == "gemm"
 
 
 def check_consent(src_faceset: Path, workspace: Path | None) -> dict[str, Any] | None:
@@ -195,6 +208,9 @@ class Trainer:
         self.model = build_model(model_cfg).to(self.device)
         if train_cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        self.gemm_grad_convs = 0
+        if use_gemm_weight_grad(train_cfg.conv_weight_grad, self.device, self.bf16):
+            self.gemm_grad_convs = gemm_grad.convert(self.model)
         kernel = resolve_kernel(train_cfg.optimizer_kernel, self.device, train_cfg.optimizer, train_cfg.lr_dropout,
                                 long_session=self._long_session(int(ckpt.state["iteration"]) if ckpt else 0))
         self.opt = make_optimizer(train_cfg.optimizer, self.model.parameters(), train_cfg.lr,
@@ -391,10 +407,12 @@ class Trainer:
         start = last_save = last_preview = last_print = time.monotonic()
         first_it, n_params = self.iteration, count_parameters(self.model)
         if self.rank == 0:
-            log.info("model %s/%s %d px, %.2f M parameters, iteration %d, %d src / %d dst faces, world %d, %s",
+            log.info("model %s/%s %d px, %.2f M parameters, iteration %d, %d src / %d dst faces, world %d, %s, "
+                     "%d convs with GEMM weight gradients, %s optimizer step",
                      self.mcfg.arch, self.mcfg.opts or "-", self.mcfg.resolution, n_params / 1e6,
                      self.iteration, len(self.src_bank), len(self.dst_bank), self.world,
-                     "bf16 autocast" if self.bf16 else "fp32")
+                     "bf16 autocast" if self.bf16 else "fp32", self.gemm_grad_convs,
+                     getattr(self.opt, "kernel", "fused"))
         try:
             while not self._should_stop(start):
                 ls, ld = self.step(self.source.get(self.iteration))
