@@ -83,7 +83,7 @@ def run_one(preset_name: str, batch: int, precision: str, iters: int, warmup: in
     from facedouble.train.models import gemm_grad
     from facedouble.train.trainer import use_gemm_weight_grad
 
-    gemm_convs = gemm_grad.convert(tr.model) if use_gemm_weight_grad(conv_weight_grad, tr.device, tr.bf16) else 0
+    gemm = use_gemm_weight_grad(conv_weight_grad, tr.device, tr.bf16)
     from facedouble.train.optim import AdaBelief, resolve_kernel
 
     # what `facedouble train` picks for a long session (the compile is paid in the warm-up steps)
@@ -93,11 +93,14 @@ def run_one(preset_name: str, batch: int, precision: str, iters: int, warmup: in
     def batch_for(i: int) -> dict:
         return source.get(i) if source is not None else fake
 
-    for i in range(max(warmup, 1)):
-        tr.step(batch_for(i))
+    # FLOPs counted with oneDNN's convs (the GEMM weight gradients do the same work as in-place
+    # addmm, which the counter does not see), before conversion
     with FlopCounterMode(display=False) as fc:
         tr.step(batch_for(warmup))
     flops = fc.get_total_flops()
+    gemm_convs = gemm_grad.convert(tr.model) if gemm else 0
+    for i in range(max(warmup, 1)):
+        tr.step(batch_for(i))
     opt_walls: list[float] = []
     plain_step = tr.opt.step
 

@@ -4,9 +4,10 @@ On a 2-core AVX2 CPU oneDNN's backward-weights kernel runs the decoder's wide 3x
 GFLOP/s, against ~150 for their forward and backward-data passes, so the weight gradient is most
 of the backward pass. The same gradient written as one BLAS GEMM over the im2col'd input,
 dW = dY^T [O, N*H*W] @ cols [N*H*W, 9*C], taken a cache-sized block of images at a time, runs at
-~90-145 GFLOP/s: 1.05-2.7x faster on every 3x3 conv of the presets with >= 64 outputs (quick96 and
-saehd-liae-ud-128 shapes, tests' numbers in bench notes). Work per im2col byte grows with the output
-count, so the 3-channel RGB heads lose (0.4x) and keep oneDNN's kernel (`MIN_OUT_CHANNELS`).
+~90-145 GFLOP/s: 1.05-2.7x faster on every 3x3 conv with >= 64 outputs of quick96 and
+saehd-liae-ud-128 (their layer shapes at batch 4 and 8, 2 AVX2 cores, 2026-12-01). Work per im2col
+byte grows with the output count, so the 3-channel RGB heads lose (0.4x) and keep oneDNN's kernel
+(`MIN_OUT_CHANNELS`). A whole quick96 step at batch 4 is 1.12x faster (README, Train).
 
 Forward and input gradient stay oneDNN's; weights and checkpoints are unchanged (the module keeps
 nn.Conv2d's parameters). Used by the trainer in fp32 on CPU only: under bf16 autocast, on GPUs and
