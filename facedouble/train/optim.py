@@ -27,27 +27,33 @@ OPTIMIZER_KERNELS = ("auto", "compiled", "eager")
 
 
 def adabelief_update(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor], ms: Sequence[torch.Tensor],
-                     vs: Sequence[torch.Tensor], lr: float, b1: float, b2: float, eps: float) -> None:
+                     vs: Sequence[torch.Tensor], lr: float, b1: float, b2: float, eps: float,
+                     keep: float = 1.0) -> None:
     """m = β1·m + (1-β1)·g;  v = β2·v + (1-β2)·(g-m)²;  p -= lr·m/(√v+ε), in place, tensor by tensor.
 
-    One tensor at a time keeps the temporaries small (cache-resident) when eager, and lets
-    torch.compile fuse each tensor's update into a single pass.
+    With `keep` < 1 (lr-dropout) each element's update is applied with that probability. One tensor at a
+    time keeps the temporaries small (cache-resident) when eager, and lets torch.compile fuse each
+    tensor's update into a single pass.
     """
     for p, g, m, v in zip(params, grads, ms, vs, strict=True):
         m.lerp_(g, 1 - b1)
         d = g - m
         v.mul_(b2).addcmul_(d, d, value=1 - b2)
-        p.addcdiv_(m, v.sqrt().add_(eps), value=-lr)
+        if keep < 1.0:
+            update = m / v.sqrt().add_(eps)
+            p.add_(update.mul_(torch.bernoulli(torch.full_like(update, keep))), alpha=-lr)
+        else:
+            p.addcdiv_(m, v.sqrt().add_(eps), value=-lr)
 
 
-_compiled_update: Callable[..., None] | None = None
+_compiled_fn: Callable[..., None] | None = None
 
 
 def _compiled() -> Callable[..., None]:
-    global _compiled_update
-    if _compiled_update is None:
-        _compiled_update = torch.compile(adabelief_update, fullgraph=True, dynamic=False)
-    return _compiled_update
+    global _compiled_fn
+    if _compiled_fn is None:
+        _compiled_fn = torch.compile(adabelief_update, fullgraph=True, dynamic=False)
+    return _compiled_fn
 
 
 def compiler_available() -> bool:
@@ -90,33 +96,25 @@ class AdaBelief(torch.optim.Optimizer):
             vs = [self.state[p]["v"] for p in params]
             (b1, b2), lr, eps = group["betas"], group["lr"], group["eps"]
             if group["lr_dropout"] < 1.0:
-                self._dropout_update(params, grads, ms, vs, group)
+                adabelief_update(params, grads, ms, vs, lr, b1, b2, eps, keep=group["lr_dropout"])
             elif self.kernel == "compiled" and _get_current_dispatch_mode() is None:
                 # (dispatch modes, e.g. FLOP counters, run the eager step: dynamo skips frames under them)
-                if not self._compiled_once:
-                    log.info("compiling the optimizer step (once; 5-40 s, cached for later runs)")
-                    self._compiled_once = True
-                try:
-                    _compiled()(params, grads, ms, vs, lr, b1, b2, eps)
-                except Exception as exc:  # noqa: BLE001 - compiling happens before any tensor is touched
-                    log.warning("compiled optimizer step unavailable (%s); using the eager step",
-                                str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__)
-                    self.kernel = "eager"
-                    adabelief_update(params, grads, ms, vs, lr, b1, b2, eps)
+                self._compiled_update(params, grads, ms, vs, lr, b1, b2, eps)
             else:
                 adabelief_update(params, grads, ms, vs, lr, b1, b2, eps)
         return None
 
-    @staticmethod
-    def _dropout_update(params, grads, ms, vs, group) -> None:
-        (b1, b2), keep = group["betas"], group["lr_dropout"]
-        for p, g, m, v in zip(params, grads, ms, vs, strict=True):
-            m.lerp_(g, 1 - b1)
-            d = g - m
-            v.mul_(b2).addcmul_(d, d, value=1 - b2)
-            update = m / v.sqrt().add_(group["eps"])
-            update.mul_(torch.bernoulli(torch.full_like(update, keep)))
-            p.add_(update, alpha=-group["lr"])
+    def _compiled_update(self, *args) -> None:
+        if not self._compiled_once:
+            log.info("compiling the optimizer step (once; 5-40 s, cached for later runs)")
+            self._compiled_once = True
+        try:
+            _compiled()(*args)
+        except Exception as exc:  # noqa: BLE001 - compiling happens before any tensor is touched
+            reason = next(iter(str(exc).strip().splitlines()), "")[:200] or type(exc).__name__
+            log.warning("compiled optimizer step unavailable (%s); using the eager step", reason)
+            self.kernel = "eager"
+            adabelief_update(*args)
 
 
 def make_optimizer(name: str, params: Iterable[torch.nn.Parameter], lr: float,
