@@ -81,9 +81,8 @@ def run_one(preset_name: str, batch: int, precision: str, iters: int, warmup: in
     tr.model = build_model(cfg).to(memory_format=torch.channels_last)
     tr.net = tr.model
     from facedouble.train.models import gemm_grad
-    from facedouble.train.trainer import use_gemm_weight_grad
 
-    gemm = use_gemm_weight_grad(conv_weight_grad, tr.device, tr.bf16)
+    gemm = gemm_grad.use_gemm(conv_weight_grad, tr.device, tr.bf16)
     from facedouble.train.optim import AdaBelief, resolve_kernel
 
     # what `facedouble train` picks for a long session (the compile is paid in the warm-up steps)
@@ -132,15 +131,18 @@ def run_one(preset_name: str, batch: int, precision: str, iters: int, warmup: in
 
 def main() -> None:
     """Run every configuration in its own subprocess and print a table (and JSON lines)."""
+    from facedouble.train.models.gemm_grad import WEIGHT_GRAD_MODES
+    from facedouble.train.optim import OPTIMIZER_KERNELS
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--configs", default=DEFAULT_CONFIGS, help="preset:batch,... (default: the issue's)")
     ap.add_argument("--precisions", default="fp32,bf16")
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--optimizer-kernel", default="auto", choices=["auto", "compiled", "eager"],
+    ap.add_argument("--optimizer-kernel", default="auto", choices=OPTIMIZER_KERNELS,
                     help="AdaBelief step (default: what training picks, compiled where a C++ compiler exists)")
-    ap.add_argument("--conv-weight-grad", default="auto", choices=["auto", "gemm", "native"],
+    ap.add_argument("--conv-weight-grad", default="auto", choices=WEIGHT_GRAD_MODES,
                     help="3x3 conv weight gradients (default: what training picks, gemm in fp32 on CPU)")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args()

@@ -20,7 +20,9 @@ TRAIN_FLAGS = ("batch_size", "optimizer", "optimizer_kernel", "conv_weight_grad"
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `train` and `model` subcommands."""
+    from facedouble.train.models.gemm_grad import WEIGHT_GRAD_MODES
     from facedouble.train.models.presets import PRESETS
+    from facedouble.train.optim import OPTIMIZER_KERNELS
 
     p = subparsers.add_parser("train", help="train a face model on a src and a dst faceset (resumes)",
                               description="Train DF/LIAE models. Re-running with the same --model resumes "
@@ -43,11 +45,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t = p.add_argument_group("training")
     t.add_argument("--batch-size", type=int)
     t.add_argument("--optimizer", choices=["adabelief", "adam"])
-    t.add_argument("--optimizer-kernel", choices=["auto", "compiled", "eager"],
+    t.add_argument("--optimizer-kernel", choices=OPTIMIZER_KERNELS,
                    help="AdaBelief step: compiled = one fused pass per tensor via torch.compile (3-4x faster "
                         "on CPU, 5-40 s to compile once); auto (default) compiles on a CPU with a C++ compiler "
                         "unless --max-iters/--max-minutes cap the session below 500 iterations/20 minutes")
-    t.add_argument("--conv-weight-grad", choices=["auto", "gemm", "native"],
+    t.add_argument("--conv-weight-grad", choices=WEIGHT_GRAD_MODES,
                    help="3x3 conv weight gradients: gemm = one im2col GEMM (1.05-2.7x faster than oneDNN's "
                         "kernel on AVX2); auto (default) = gemm on a CPU in fp32, native under bf16 and on GPUs")
     t.add_argument("--lr", type=float)

@@ -85,15 +85,6 @@ class TrainConfig:
                              color_aug=self.color_aug, ct_mode=self.ct_mode)
 
 
-def use_gemm_weight_grad(requested: str, device: torch.device, bf16: bool) -> bool:
-    """Resolve `conv_weight_grad` (auto | gemm | native): auto = gemm on a CPU in fp32."""
-    if requested not in ("auto", "gemm", "native"):
-        raise FacedoubleError(f"unknown conv_weight_grad {requested!r} (use auto, gemm or native)")
-    if requested == "auto":
-        return device.type == "cpu" and not bf16
-    return requested == "gemm"
-
-
 def check_consent(src_faceset: Path, workspace: Path | None) -> dict[str, Any] | None:
     """Consent gate: the src faceset must be bound to a consent record (facedouble.trust).
 
@@ -209,7 +200,7 @@ class Trainer:
         if train_cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.gemm_grad_convs = 0
-        if use_gemm_weight_grad(train_cfg.conv_weight_grad, self.device, self.bf16):
+        if gemm_grad.use_gemm(train_cfg.conv_weight_grad, self.device, self.bf16):
             self.gemm_grad_convs = gemm_grad.convert(self.model)
         kernel = resolve_kernel(train_cfg.optimizer_kernel, self.device, train_cfg.optimizer, train_cfg.lr_dropout,
                                 long_session=self._long_session(int(ckpt.state["iteration"]) if ckpt else 0))
@@ -412,7 +403,7 @@ class Trainer:
                      self.mcfg.arch, self.mcfg.opts or "-", self.mcfg.resolution, n_params / 1e6,
                      self.iteration, len(self.src_bank), len(self.dst_bank), self.world,
                      "bf16 autocast" if self.bf16 else "fp32", self.gemm_grad_convs,
-                     getattr(self.opt, "kernel", "fused"))
+                     getattr(self.opt, "kernel", "torch's"))
         try:
             while not self._should_stop(start):
                 ls, ld = self.step(self.source.get(self.iteration))

@@ -15,6 +15,19 @@ def face_dirs(grid_faceset) -> tuple[Path, Path]:
     return grid_faceset(SRC_CLIP, 64, "full"), grid_faceset(DST_CLIP, 64, "full")
 
 
+@pytest.fixture(scope="session")
+def face_batch(face_dirs):
+    """Four real GRID dst faces, NCHW float32 torch tensor in [0, 1] (for layer-level tests)."""
+    import numpy as np
+    import torch
+
+    from facedouble.faceset import Faceset
+
+    fs = Faceset(face_dirs[1])
+    faces = np.stack([fs.load(p)[0] for p in fs.paths()[:4]])
+    return torch.from_numpy(faces).permute(0, 3, 1, 2).float().div(255)
+
+
 class _Record:
     name = "test-speaker"
     record_hash = "ab" * 32

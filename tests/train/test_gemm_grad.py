@@ -4,24 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from facedouble.errors import FacedoubleError
-from facedouble.faceset import Faceset
 from facedouble.train.models import gemm_grad
 from facedouble.train.models.presets import build_model, preset
-
-
-@pytest.fixture(scope="module")
-def face_batch(face_dirs) -> torch.Tensor:
-    """Four real GRID faces, NCHW float in [0, 1]."""
-    fs = Faceset(face_dirs[1])
-    faces = np.stack([fs.load(p)[0] for p in fs.paths()[:4]])
-    return torch.from_numpy(faces).permute(0, 3, 1, 2).float().div(255)
 
 
 def _features(faces: torch.Tensor, channels: int, size: tuple[int, int], seed: int) -> torch.Tensor:

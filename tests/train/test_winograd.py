@@ -11,18 +11,9 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from facedouble.errors import FacedoubleError
-from facedouble.faceset import Faceset
 from facedouble.train.models import winograd
 from facedouble.train.models.presets import ModelConfig, build_model
 from facedouble.train.swapper import load_swapper
-
-
-@pytest.fixture(scope="module")
-def face_batch(face_dirs) -> torch.Tensor:
-    """Four real GRID faces, NCHW float in [0, 1]."""
-    fs = Faceset(face_dirs[1])
-    faces = np.stack([fs.load(p)[0] for p in fs.paths()[:4]])
-    return torch.from_numpy(faces).permute(0, 3, 1, 2).float().div(255)
 
 
 @pytest.mark.parametrize("size", [(64, 64), (30, 22), (4, 4), (5, 9)])

@@ -22,6 +22,7 @@ from torch import nn
 
 from facedouble.train.models.winograd import eligible
 
+WEIGHT_GRAD_MODES = ("auto", "gemm", "native")
 MIN_OUT_CHANNELS = 64  # measured: >= 64 outputs gain 1.05-2.7x, 3-output heads lose
 CHUNK_BYTES = 8 << 20  # im2col block per GEMM: cache-sized
 
@@ -75,6 +76,17 @@ class GemmGradConv2d(nn.Conv2d):
                 and not torch.is_autocast_enabled("cpu")):
             return _Conv3x3.apply(x, self.weight, self.bias)
         return super().forward(x)
+
+
+def use_gemm(requested: str, device: torch.device, bf16: bool) -> bool:
+    """Resolve a `conv_weight_grad` request (see `WEIGHT_GRAD_MODES`): auto = gemm on a CPU in fp32."""
+    from facedouble.errors import FacedoubleError
+
+    if requested not in WEIGHT_GRAD_MODES:
+        raise FacedoubleError(f"unknown conv_weight_grad {requested!r} (use {', '.join(WEIGHT_GRAD_MODES)})")
+    if requested == "auto":
+        return device.type == "cpu" and not bf16
+    return requested == "gemm"
 
 
 def convert(model: nn.Module, min_out_channels: int = MIN_OUT_CHANNELS) -> int:
