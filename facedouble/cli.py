@@ -29,6 +29,8 @@ STAGE_MODULES = (
     "facedouble.train.cli",
     "facedouble.merge.cli",
     "facedouble.report.cli",
+    "facedouble.farm.cli",
+    "facedouble.studio.cli",
     "facedouble.demo",
 )
 
