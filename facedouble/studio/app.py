@@ -1,0 +1,150 @@
+"""The studio web app: thin routes over workspace, gallery and job modules, behind StudioGuard."""
+
+from __future__ import annotations
+
+import mimetypes
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+
+from facedouble.errors import FacedoubleError, InputError
+from facedouble.studio import gallery
+from facedouble.studio.jobs import JobRunner
+from facedouble.studio.paths import inside
+from facedouble.studio.security import LOOPBACK_HOSTS, MAX_BODY, StudioGuard
+from facedouble.studio.workspace import CLIP_SUFFIXES, scan_workspace
+
+STATIC = Path(__file__).parent / "static"
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+class FaceNames(BaseModel):
+    """A faceset and some of its faces, as listed by the gallery page API."""
+
+    faceset: str
+    names: list[str]
+
+
+class JobRequest(BaseModel):
+    """A job to start; only known kinds, never a free command line."""
+
+    kind: str
+    clip: str | None = None
+    output: str | None = None
+    every_nth: int | None = None
+
+
+def _faceset(workspace: Path, rel: str) -> Path:
+    folder = inside(workspace, rel)
+    if not folder.is_dir():
+        raise InputError(f"faceset folder not found: {rel}")
+    return folder
+
+
+def _face(workspace: Path, faceset: str, name: str) -> Path:
+    path = gallery.face_file(_faceset(workspace, faceset), name)
+    inside(workspace, path.relative_to(workspace).as_posix())  # a face symlinked to outside is refused
+    return path
+
+
+def create_app(workspace: Path, token: str, allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS,
+               max_body: int = MAX_BODY) -> StudioGuard:
+    """The ASGI app for `workspace`; every request must carry `token` (see facedouble.studio.security)."""
+    workspace = Path(workspace).resolve()
+    if not workspace.is_dir():
+        raise InputError(f"workspace folder not found: {workspace}")
+    runner = JobRunner(workspace)
+    app = FastAPI(title="facedouble studio", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.workspace = workspace
+    app.state.runner = runner
+
+    @app.exception_handler(FacedoubleError)
+    async def _user_error(request: Request, exc: FacedoubleError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=404 if "not found" in str(exc) else 400)
+
+    @app.middleware("http")
+    async def _headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    @app.get("/")
+    def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/gallery")
+    def gallery_page() -> FileResponse:
+        return FileResponse(STATIC / "gallery.html")
+
+    @app.get("/api/workspace")
+    def api_workspace() -> dict:
+        return {"workspace": str(workspace), **scan_workspace(workspace), "jobs": runner.list()}
+
+    @app.get("/api/file")
+    def api_file(path: str) -> FileResponse:
+        real = inside(workspace, path)
+        if not real.is_file():
+            raise InputError(f"file not found: {path}")
+        return FileResponse(real, media_type=mimetypes.guess_type(real.name)[0] or "application/octet-stream")
+
+    @app.get("/api/faceset/page")
+    def api_page(faceset: str, offset: int = 0, limit: int = 100, sort: str | None = None,
+                 rejected: bool = False) -> dict:
+        return gallery.page(_faceset(workspace, faceset), offset, limit, sort or None, rejected)
+
+    @app.get("/api/faceset/thumb")
+    def api_thumb(faceset: str, name: str) -> Response:
+        return Response(gallery.thumbnail(workspace, _face(workspace, faceset, name)), media_type="image/jpeg",
+                        headers={"Cache-Control": "private, max-age=3600"})
+
+    @app.get("/api/faceset/face")
+    def api_face(faceset: str, name: str) -> FileResponse:
+        return FileResponse(_face(workspace, faceset, name))
+
+    @app.post("/api/faceset/reject")
+    def api_reject(body: FaceNames) -> dict:
+        return {"moved": gallery.reject(_faceset(workspace, body.faceset), body.names)}
+
+    @app.post("/api/faceset/restore")
+    def api_restore(body: FaceNames) -> dict:
+        return {"moved": gallery.restore(_faceset(workspace, body.faceset), body.names)}
+
+    @app.get("/api/jobs")
+    def api_jobs() -> list[dict]:
+        return runner.list()
+
+    @app.get("/api/jobs/{job_id}")
+    def api_job(job_id: str) -> dict:
+        return runner.get(job_id)
+
+    @app.get("/api/jobs/{job_id}/log")
+    def api_job_log(job_id: str) -> Response:
+        return Response(runner.log(job_id), media_type="text/plain; charset=utf-8")
+
+    @app.post("/api/jobs")
+    def api_start(body: JobRequest) -> dict:
+        if body.kind != "extract":
+            raise InputError(f"unknown job kind {body.kind!r}")
+        clip = inside(workspace, body.clip or "")
+        if not clip.is_file() or not clip.name.lower().endswith(CLIP_SUFFIXES):
+            raise InputError(f"clip not found: {body.clip}")
+        output = inside(workspace, body.output or f"facesets/{clip.stem}")
+        args = ["extract", str(clip), str(output), "--no-progress"]
+        if body.every_nth:
+            args += ["--every-nth", str(int(body.every_nth))]
+        return runner.start("extract", args)
+
+    @app.post("/api/jobs/{job_id}/cancel")
+    def api_cancel(job_id: str) -> dict:
+        return runner.cancel(job_id)
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return StudioGuard(app, token, allowed_hosts, max_body)
