@@ -8,13 +8,16 @@ One streaming pass, three overlapping stages:
   gaps can be filled from both neighbours and the smoothing window is complete; its faces are then
   warped, embedded and written atomically by a small thread pool.
 Faces already on disk are skipped, so re-running an interrupted job resumes it (the cheap tracking is
-redone, the expensive writing is not).
+redone, the expensive writing is not). A face's name carries a tag of its source's content (see
+`source_tag`), so a second card's C0001.MP4 never counts as "already there"; a folder whose faces were
+extracted at another size or face type is refused rather than silently mixed (see `check_settings`).
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import hashlib
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -241,9 +244,51 @@ def _has_face_metadata(faceset: Faceset) -> bool:
     return imagemeta.get_text(faceset.paths()[0].read_bytes(), META_KEY) is not None
 
 
-def face_filename(source: str, frame_index: int, track_id: int, fmt: str) -> str:
-    """Face file name; sorts by source, frame and track."""
-    return f"{Path(source).stem}_{frame_index:06d}_t{track_id:02d}.{fmt}"
+SOURCE_TAG_HEAD = 1 << 20  # bytes of a video hashed into its tag: fast on any file, distinct for real clips
+
+
+def source_tag(source: str | Path) -> str:
+    """8 hex digits that tell sources apart: a digest of a video's size and first MiB (so the same clip
+    copied elsewhere keeps its tag, and two cameras' C0001.MP4 differ), or of an image folder's resolved
+    path."""
+    path = Path(source)
+    digest = hashlib.sha256()
+    if path.is_dir():
+        digest.update(b"dir\0" + str(path.resolve()).encode("utf-8", "surrogateescape"))
+    else:
+        digest.update(f"{path.stat().st_size}\0".encode())
+        with open(path, "rb") as handle:
+            digest.update(handle.read(SOURCE_TAG_HEAD))
+    return digest.hexdigest()[:8]
+
+
+def face_filename(source: str, frame_index: int, track_id: int, fmt: str, tag: str | None = None) -> str:
+    """Face file name `<stem>_<tag>_<frame>_t<track>`; sorts by source, frame and track."""
+    tag = tag if tag is not None else source_tag(source)
+    return f"{Path(source).stem}_{tag}_{frame_index:06d}_t{track_id:02d}.{fmt}"
+
+
+def check_settings(out_dir: Path, cfg: ExtractConfig) -> None:
+    """Refuse to add faces to a folder whose faces have another size, face type or image format.
+
+    Resuming skips faces already on disk; faces of other settings would be kept silently and a faceset
+    must be uniform to train on, so the user chooses: a new folder, or delete the old faces.
+    """
+    if not out_dir.is_dir():
+        return
+    faces = Faceset(out_dir).paths()
+    if not faces:
+        return
+    try:
+        meta = Faceset(out_dir).meta(faces[0])
+    except FacedoubleError:
+        return  # not one of ours (plain images): nothing to resume, nothing to mix up
+    fmt = {".jpeg": "jpg"}.get(faces[0].suffix.lower(), faces[0].suffix.lower().lstrip("."))
+    if (meta.size, meta.face_type, fmt) != (cfg.size, cfg.face_type, cfg.image_format):
+        raise InputError(f"{out_dir} already holds faces extracted at size {meta.size}, face type {meta.face_type}, "
+                         f"format {fmt} (e.g. {faces[0].name}); this run asks for size {cfg.size}, face type "
+                         f"{cfg.face_type}, format {cfg.image_format}: extract into another folder, or delete "
+                         "those faces first")
 
 
 class _Finaliser:
@@ -321,6 +366,8 @@ def extract(source: str | Path, out_dir: str | Path, cfg: ExtractConfig | None =
     cfg.validate()
     source, out_dir = str(source), Path(out_dir)
     src = open_source(source)  # fails fast with a clear message before anything is created
+    check_settings(out_dir, cfg)
+    tag = source_tag(source)
     frame_size = (src.info.width, src.info.height)
     report = ExtractReport(source=source)
     stats = TrackStats()
@@ -340,7 +387,7 @@ def extract(source: str | Path, out_dir: str | Path, cfg: ExtractConfig | None =
             if cfg.debug:
                 pending.append(pool.submit(_write_debug, out_dir / "_debug", frame, faces))
             for obs in faces:
-                name = face_filename(source, frame.index, obs.track_id, cfg.image_format)
+                name = face_filename(source, frame.index, obs.track_id, cfg.image_format, tag)
                 n_seen = track_seen.get(obs.track_id, 0)
                 track_seen[obs.track_id] = n_seen + 1
                 if (out_dir / name).exists():
@@ -358,6 +405,14 @@ def extract(source: str | Path, out_dir: str | Path, cfg: ExtractConfig | None =
         for path in written:  # a refused input leaves nothing behind
             path.unlink(missing_ok=True)
         raise
+    except InputError as exc:
+        # The source broke part-way (truncated or corrupt): faces of its readable part would look like a
+        # complete faceset, so this run's faces are removed; faces of earlier runs stay.
+        pool.shutdown(wait=True, cancel_futures=True)
+        removed = sum(path.exists() for path in written)
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise InputError(f"{exc}; the {removed} faces extracted from its readable part were removed") from None
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     report.frames_read, report.frames_analysed, report.shot_cuts = (

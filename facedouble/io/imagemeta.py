@@ -88,6 +88,39 @@ def _jpeg_segments(data: bytes):
         pos = end
 
 
+def _itxt_text(rest: bytes, key: str) -> bytes:
+    """The text bytes of an iTXt chunk after its keyword; InputError for any malformed field.
+
+    Every field of a crafted chunk is checked here so a bad file gives the one-line InputError, never
+    an IndexError/ValueError/zlib.error from deep inside the parser.
+    """
+    if len(rest) < 2:
+        raise InputError(f"metadata for '{key}' is a malformed PNG iTXt chunk (too short)")
+    compressed, method = rest[0], rest[1]
+    if compressed not in (0, 1) or (compressed and method != 0):
+        raise InputError(f"metadata for '{key}' uses an unknown PNG iTXt compression ({compressed}, {method})")
+    # skip the language tag and the translated keyword, each NUL-terminated
+    body = rest[2:]
+    for _ in range(2):
+        nul = body.find(b"\x00")
+        if nul < 0:
+            raise InputError(f"metadata for '{key}' is a malformed PNG iTXt chunk (missing NUL)")
+        body = body[nul + 1:]
+    if not compressed:
+        return body
+    inflater = zlib.decompressobj()
+    try:
+        # max_length bounds the output: a tiny "zip bomb" chunk cannot make us allocate gigabytes.
+        text = inflater.decompress(body, MAX_TEXT_BYTES + 1)
+    except zlib.error:
+        raise InputError(f"metadata for '{key}' is corrupt (bad compressed PNG iTXt data)") from None
+    if len(text) > MAX_TEXT_BYTES or inflater.unconsumed_tail:
+        raise InputError(f"metadata for '{key}' is oversized (over {MAX_TEXT_BYTES} bytes uncompressed)")
+    if not inflater.eof:
+        raise InputError(f"metadata for '{key}' is corrupt (truncated compressed PNG iTXt data)")
+    return text
+
+
 def _find(data: bytes, key: str) -> list[tuple[int, int, bytes]]:
     """(start, end, payload) of every stored piece for `key`, in order."""
     found = []
@@ -97,15 +130,7 @@ def _find(data: bytes, key: str) -> list[tuple[int, int, bytes]]:
             if ctype == b"iTXt" and payload.startswith(prefix):
                 if len(payload) > MAX_TEXT_BYTES + 64:
                     raise InputError(f"metadata for '{key}' is oversized ({len(payload)} bytes)")
-                rest = payload[len(prefix):]
-                compressed = rest[0]
-                # skip compression flag/method, language tag, translated keyword
-                body = rest[2:]
-                body = body[body.index(b"\x00") + 1:]
-                body = body[body.index(b"\x00") + 1:]
-                if compressed:
-                    body = zlib.decompressobj().decompress(body, MAX_TEXT_BYTES + 1)
-                found.append((pos, end, body))
+                found.append((pos, end, _itxt_text(payload[len(prefix):], key)))
     else:
         header = _jpeg_header(key)
         for pos, marker, payload, end in _jpeg_segments(data):

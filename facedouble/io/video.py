@@ -142,7 +142,9 @@ class FrameSource:
                 if not {"mov", "mp4", "matroska"} & set(container.format.name.split(",")):
                     return None
                 stream = container.streams.video[0]
-                pts = [packet.pts for packet in container.demux(stream) if packet.size]
+                # Packets an MP4/MOV edit list cuts (flagged discard) are decoded but never shown: counting
+                # them would shift every index after a seek by the number of cut frames.
+                pts = [packet.pts for packet in container.demux(stream) if packet.size and not packet.is_discard]
         except (av.error.FFmpegError, ValueError):
             return None
         if not pts or any(p is None for p in pts) or len(set(pts)) != len(pts):

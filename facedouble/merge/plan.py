@@ -77,11 +77,41 @@ def resolve_clip(metas: list[FaceMeta], faceset: Path, clip: str | Path | None) 
     if len(sources) != 1:
         raise FacedoubleError(f"faceset {faceset} holds faces of {len(sources)} clips; name the target clip "
                               "with --clip")
-    recorded = Path(sources[0])
-    for candidate in (recorded, faceset / recorded, faceset.parent / recorded, faceset / recorded.name):
+    recorded = _locate(sources[0], faceset)
+    if recorded is not None:
+        return recorded
+    raise InputError(f"source clip {sources[0]} of faceset {faceset} not found; give it with --clip")
+
+
+def _locate(recorded: str, faceset: Path) -> Path | None:
+    """Where a face's recorded source is now: absolute, relative to the working directory, or relative to
+    the faceset folder."""
+    path = Path(recorded)
+    for candidate in (path, faceset / path, faceset.parent / path, faceset / path.name):
         if candidate.exists():
             return candidate
-    raise InputError(f"source clip {recorded} of faceset {faceset} not found; give it with --clip")
+    return None
+
+
+def faces_of_clip(metas: list[FaceMeta], faceset: Path, clip: Path) -> list[FaceMeta]:
+    """The faces of `clip` in a faceset of several clips.
+
+    Sources are told apart by the file they resolve to, not by name: two cameras' C0001.MP4 in one
+    faceset must not be merged into one clip. Only when no recorded source resolves to `clip` (the
+    footage moved) does the name decide, and then only if one recorded source has that name.
+    """
+    target = clip.resolve()
+    same: dict[str, bool] = {}
+    for source in {m.source for m in metas}:
+        found = _locate(source, faceset)
+        same[source] = found is not None and found.resolve() == target
+    if any(same.values()):
+        return [m for m in metas if same[m.source]]
+    named = {s for s in same if Path(s).name == clip.name}
+    if len(named) > 1:
+        raise FacedoubleError(f"faceset {faceset} holds faces of {len(named)} different clips named {clip.name} "
+                              f"and none of them is at {clip}; move the clip back or split the faceset")
+    return [m for m in metas if m.source in named]
 
 
 def build_plan(faceset_dir: str | Path, resolution: int, model_face_type: str, smooth_sigma: float,
@@ -97,7 +127,7 @@ def build_plan(faceset_dir: str | Path, resolution: int, model_face_type: str, s
         raise FacedoubleError(f"model face type {model_face_type!r} is unknown")
     path = resolve_clip(metas, faceset_dir, clip)
     if len({m.source for m in metas}) > 1:  # a faceset of several clips: keep this clip's faces
-        metas = [m for m in metas if Path(m.source).name == path.name]
+        metas = faces_of_clip(metas, faceset_dir, path)
     if not metas:
         raise InputError(f"faceset {faceset_dir} has no faces from {path.name}")
     source = open_source(path)

@@ -102,7 +102,7 @@ class SegmentWriter:
 
 
 class EncoderProcess:
-    """Runs `SegmentWriter`s in a child process (`python -m facedouble.merge.writers`), one segment
+    """Runs `SegmentWriter`s in a child process (`python -P -m facedouble.merge.writers`), one segment
     after another.
 
     x264 inside the multi-threaded render process sometimes produced a slightly different bitstream
@@ -114,8 +114,12 @@ class EncoderProcess:
     """
 
     def __init__(self) -> None:
+        # The child sees exactly the parent's import path. -P (Python 3.11+) stops `python -m` from
+        # putting the working directory first, so a stray numpy.py or av.py where the user runs the
+        # command is never imported (and run) by the encoder.
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-        self._proc = subprocess.Popen([sys.executable, "-m", "facedouble.merge.writers"], stdin=subprocess.PIPE,
+        self._proc = subprocess.Popen([sys.executable, "-P", "-m", "facedouble.merge.writers"],
+                                      stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, env=env, start_new_session=True)
         self._shape: tuple[int, int] | None = None
 

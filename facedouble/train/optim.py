@@ -67,7 +67,9 @@ class AdaBelief(torch.optim.Optimizer):
     `lr_dropout` is the probability that an element's update is applied (DFL's "lr dropout" uses
     0.3); 1.0 disables it. The mask uses torch's global RNG, whose state checkpoints keep.
     `kernel`: "eager" or "compiled" (one fused pass per tensor; falls back to eager, with a warning,
-    if compiling fails). lr-dropout steps always run eagerly so their masks follow torch's RNG.
+    if compiling fails before any tensor was written; a failure after a write re-raises, since
+    re-running the step would apply part of it twice). lr-dropout steps always run eagerly so their
+    masks follow torch's RNG.
     """
 
     def __init__(self, params: Iterable[torch.nn.Parameter], lr: float = 5e-5,
@@ -108,9 +110,17 @@ class AdaBelief(torch.optim.Optimizer):
         if not self._compiled_once:
             log.info("compiling the optimizer step (once; 5-40 s, cached for later runs)")
             self._compiled_once = True
+        params, _, ms, vs = args[:4]
+        state = [*params, *ms, *vs]
+        # Every in-place write bumps a tensor's version counter: reading them is free, unlike a snapshot.
+        versions = [t._version for t in state]
         try:
             _compiled()(*args)
-        except Exception as exc:  # noqa: BLE001 - compiling happens before any tensor is touched
+        except Exception as exc:
+            if any(t._version != before for t, before in zip(state, versions, strict=True)):
+                # The step failed part-way through: some weights or moments are already updated, and
+                # re-running the whole step eagerly would apply their update twice.
+                raise
             reason = next(iter(str(exc).strip().splitlines()), "")[:200] or type(exc).__name__
             log.warning("compiled optimizer step unavailable (%s); using the eager step", reason)
             self.kernel = "eager"

@@ -32,11 +32,28 @@ def sym_sqrt(matrix: np.ndarray, eps: float = 1e-6, inverse: bool = False) -> np
     return (vectors * root) @ vectors.T
 
 
-def samples(pixels: np.ndarray, mask: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+SAMPLE_THRESHOLD = 0.5
+
+
+def inside(mask: np.ndarray, threshold: float = SAMPLE_THRESHOLD) -> np.ndarray:
+    """Flattened boolean selection of the pixels the sample-based transfers (idt, sot) use."""
+    return mask.reshape(-1) > threshold
+
+
+def samples(pixels: np.ndarray, mask: np.ndarray, threshold: float = SAMPLE_THRESHOLD) -> np.ndarray:
     """Pixels (N, C) where the mask is above `threshold`."""
-    return pixels[mask.reshape(-1) > threshold]
+    return pixels[inside(mask, threshold)]
 
 
 def enough(mask: np.ndarray) -> bool:
-    """True when the mask holds enough pixels for meaningful statistics."""
+    """True when the mask holds enough weight for meaningful weighted statistics (rct, lct, mkl)."""
     return float(np.clip(mask, 0, 1).sum()) >= MIN_WEIGHT
+
+
+def enough_samples(selection: np.ndarray) -> bool:
+    """True when a boolean `inside` selection holds enough pixels for quantile statistics (idt, sot).
+
+    Checked on the selection itself, not on the mask's weight: a soft mask (all values <= the
+    threshold) can carry plenty of weight yet select no pixel at all.
+    """
+    return int(np.count_nonzero(selection)) >= MIN_WEIGHT

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from facedouble.merge.colour._stats import enough, samples
+from facedouble.merge.colour._stats import enough_samples, inside
 
 ITERATIONS = 10
 QUANTILES = 256
@@ -40,17 +40,17 @@ def match_1d(values: np.ndarray, src_samples: np.ndarray, tgt_samples: np.ndarra
 
 def idt(src: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Masked iterative distribution transfer; float32 RGB (H, W, 3) in [0, 1]."""
-    if not enough(mask):
+    selected = inside(mask)
+    if not enough_samples(selected):  # too few pixels to take quantiles from: leave the face as is
         return src
     rng = np.random.default_rng(SEED)
     pixels = src.reshape(-1, 3).astype(np.float64)
-    tgt = samples(target.reshape(-1, 3).astype(np.float64), mask)
-    inside = mask.reshape(-1) > 0.5
+    tgt = target.reshape(-1, 3).astype(np.float64)[selected]
     for _ in range(ITERATIONS):
         rot = random_rotation(rng)
         proj = pixels @ rot
         tgt_proj = tgt @ rot
         for axis in range(3):
-            proj[:, axis] = match_1d(proj[:, axis], proj[inside, axis], tgt_proj[:, axis])
+            proj[:, axis] = match_1d(proj[:, axis], proj[selected, axis], tgt_proj[:, axis])
         pixels = proj @ rot.T
     return np.clip(pixels, 0.0, 1.0).reshape(src.shape).astype(np.float32)

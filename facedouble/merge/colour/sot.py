@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from facedouble.merge.colour._stats import enough, samples
+from facedouble.merge.colour._stats import enough_samples, inside
 from facedouble.merge.colour.idt import match_1d
 
 STEPS = 10
@@ -19,19 +19,19 @@ SEED = 0
 
 def sot(src: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Masked sliced-OT transfer; float32 RGB (H, W, 3) in [0, 1]."""
-    if not enough(mask):
+    selected = inside(mask)
+    if not enough_samples(selected):  # too few pixels to take quantiles from: leave the face as is
         return src
     rng = np.random.default_rng(SEED)
     pixels = src.reshape(-1, 3).astype(np.float64)
-    tgt = samples(target.reshape(-1, 3).astype(np.float64), mask)
-    inside = mask.reshape(-1) > 0.5
+    tgt = target.reshape(-1, 3).astype(np.float64)[selected]
     for _ in range(STEPS):
         dirs = rng.normal(size=(DIRECTIONS, 3))
         dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
         advect = np.zeros_like(pixels)
         for d in dirs:
             proj = pixels @ d
-            moved = match_1d(proj, proj[inside], tgt @ d)
+            moved = match_1d(proj, proj[selected], tgt @ d)
             advect += np.outer(moved - proj, d)
         # 3/DIRECTIONS: with 3 orthogonal directions this is a full 1-D matching on each.
         pixels = pixels + advect * (3.0 / DIRECTIONS)
