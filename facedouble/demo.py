@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     s = report["summary"]
 
     print()
-    print(f"render        {render}  ({result.frames} frames, flicker {s['flicker']:.2f})")
+    print(f"render        {render}  ({result.frames} frames, residual flicker {s['residual_flicker']:.2f})")
     print(f"verify        {verdict['summary']} (exit code {verdict['exit_code']}); {out / 'verify.json'}")
     print(f"report        {page}")
     print(f"identity      closer to the source than to the target on {s['closer_to_source_share']:.0%} of frames")

@@ -18,13 +18,17 @@ from facedouble.report.metrics import (
     expression_error,
     face_region,
     frame_change,
+    gaze_error,
     pose_error,
+    residual_change,
+    seam_score,
+    seam_width,
     ssim_region,
 )
 
 # Metrics for which the worst frames are listed; True = higher is worse.
 WORST_BY = {"pose_error": True, "mouth_error": True, "eyes_error": True, "identity_to_source": True,
-            "change_ratio": True, "ssim": False}
+            "change_ratio": True, "residual_flicker": True, "gaze_error": True, "seam_score": True, "ssim": False}
 
 
 @dataclasses.dataclass
@@ -57,7 +61,7 @@ def build_report(render: str | Path, target: str | Path, source: str | Path,
     if len(render_frames) != len(target_frames):
         raise InputError(f"render has {len(render_frames)} frames, target {len(target_frames)}: not the same shot")
     rows: list[dict[str, Any]] = []
-    render_change = target_change = 0.0
+    render_change = target_change = residual = residual_target = 0.0
     for i, (rf, tf) in enumerate(zip(render_frames, target_frames, strict=True)):
         row: dict[str, Any] = {"frame": rf.index, "timestamp": rf.timestamp, "face": rf.index in render_faces}
         r, t = render_faces.get(rf.index), target_faces.get(tf.index)
@@ -66,6 +70,10 @@ def build_report(render: str | Path, target: str | Path, source: str | Path,
             row["pose_error"] = pose_error(r.landmarks, t.landmarks)
             row["mouth_error"], row["eyes_error"] = expression_error(r.landmarks, t.landmarks)
             row["ssim"] = ssim_region(rf.image, tf.image, region)
+            row["gaze_error"] = gaze_error(r.mesh, t.mesh)
+            # The seam is measured on the target's face oval, the edge the merge mask follows; the
+            # report does not get the merge's own mask.
+            row["seam_score"] = seam_score(rf.image, tf.image, region, seam_width(t.landmarks))
             if i % cfg.embed_every == 0:
                 e_render = embedder.embed(rf.image, r.landmarks)
                 e_target = embedder.embed(tf.image, t.landmarks)
@@ -75,16 +83,27 @@ def build_report(render: str | Path, target: str | Path, source: str | Path,
             if i > 0 and tf.index - 1 in target_faces:
                 rc = frame_change(rf.image, render_frames[i - 1].image, region)
                 tc = frame_change(tf.image, target_frames[i - 1].image, region)
+                res, res_tc = residual_change(rf.image, tf.image, render_frames[i - 1].image,
+                                              target_frames[i - 1].image, region)
                 render_change, target_change = render_change + rc, target_change + tc
+                residual, residual_target = residual + res, residual_target + res_tc
                 row["change_ratio"] = rc / tc if tc > 0 else (1.0 if rc == 0 else math.inf)
+                row["residual_flicker"] = res / res_tc if res_tc > 0 else (0.0 if res == 0 else math.inf)
         rows.append(row)
     return {"render": str(render), "target": str(target), "source": str(source), "frames": rows,
-            "summary": summarise(rows, render_change, target_change, cfg.worst),
+            "summary": summarise(rows, render_change, target_change, cfg.worst, (residual, residual_target)),
             "_frames": (render_frames, target_frames, render_faces, target_faces)}
 
 
-def summarise(rows: list[dict[str, Any]], render_change: float, target_change: float, worst: int) -> dict[str, Any]:
-    """Means, shares and the worst frames of each metric."""
+def summarise(rows: list[dict[str, Any]], render_change: float, target_change: float, worst: int,
+              residual: tuple[float, float] = (0.0, 0.0)) -> dict[str, Any]:
+    """Means, shares and the worst frames of each metric.
+
+    `residual_flicker` (0 = moves as the plate does) is the clip's residual change over the target's change
+    (`residual`: both sums, from metrics.residual_change); `flicker` repeats it for callers of the old key.
+    The old render/target change ratio, which calls a frozen face "more stable than the original", is
+    kept as `face_stability_ratio`.
+    """
     def values(key: str) -> list[float]:
         return [r[key] for r in rows if key in r and r[key] is not None and math.isfinite(r[key])]
 
@@ -93,9 +112,12 @@ def summarise(rows: list[dict[str, Any]], render_change: float, target_change: f
         "frames": len(rows),
         "face_share": sum(r["face"] for r in rows) / max(1, len(rows)),
         "closer_to_source_share": sum(closer) / len(closer) if closer else None,
-        "flicker": render_change / target_change if target_change > 0 else None,
+        "residual_flicker": residual[0] / residual[1] if residual[1] > 0 else None,
+        "face_stability_ratio": render_change / target_change if target_change > 0 else None,
     }
-    for key in ("pose_error", "mouth_error", "eyes_error", "ssim", "identity_to_source", "identity_to_target"):
+    summary["flicker"] = summary["residual_flicker"]
+    for key in ("pose_error", "mouth_error", "eyes_error", "gaze_error", "seam_score", "ssim",
+                "identity_to_source", "identity_to_target"):
         vals = values(key)
         summary[key] = {"mean": float(np.mean(vals)), "median": float(np.median(vals)), "max": float(np.max(vals)),
                         "min": float(np.min(vals))} if vals else None

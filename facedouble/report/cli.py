@@ -12,7 +12,7 @@ from facedouble.report.html import write_report
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `report` command."""
     p = subparsers.add_parser(
-        "report", help="measure a render: identity, pose, expression, flicker, SSIM; JSON + HTML",
+        "report", help="measure a render: identity, pose, expression, gaze, residual flicker, seam, SSIM; JSON + HTML",
         description="Compare a rendered clip with its target clip frame by frame and with the source identity. "
         "Writes report.json and index.html (plots over time, thumbnails of the worst frames).")
     p.add_argument("render", help="rendered clip")
@@ -34,10 +34,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"frames {s['frames']}, face found in {s['face_share']:.1%}")
     if s["closer_to_source_share"] is not None:
         print(f"identity closer to source than to target on {s['closer_to_source_share']:.1%} of frames")
-    for key in ("pose_error", "mouth_error", "eyes_error", "ssim"):
+    for key in ("pose_error", "mouth_error", "eyes_error", "gaze_error", "seam_score", "ssim"):
         if s[key]:
             print(f"{key:12s} mean {s[key]['mean']:.3f}  max {s[key]['max']:.3f}")
-    if s["flicker"] is not None:
-        print(f"flicker      {s['flicker']:.3f} (1.0 = as stable as the target)")
+    if s["residual_flicker"] is not None:
+        print(f"residual flicker {s['residual_flicker']:.3f} (0 = moves exactly as the target does)")
     print(f"report: {page}")
     return 0

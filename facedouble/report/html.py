@@ -16,7 +16,8 @@ from facedouble.io.atomic import atomic_write_json, atomic_write_text
 
 PLOTTED = (("pose_error", "pose error (deg)"), ("mouth_error", "mouth error (IOD)"),
            ("eyes_error", "eyes error (IOD)"), ("identity_to_source", "identity distance to source"),
-           ("identity_to_target", "identity distance to target"), ("change_ratio", "frame change, render/target"),
+           ("identity_to_target", "identity distance to target"), ("residual_flicker", "residual flicker"),
+           ("gaze_error", "gaze error (eye widths)"), ("seam_score", "seam score, render/target"),
            ("ssim", "face SSIM"))
 
 
@@ -69,12 +70,14 @@ def write_report(report: dict[str, Any], out_dir: str | Path) -> Path:
     def fmt(value: Any) -> str:
         if isinstance(value, dict):
             return f"mean {value['mean']:.3f} · median {value['median']:.3f} · max {value['max']:.3f}"
+        if value is None:
+            return "n/a"
         if isinstance(value, float):
             return f"{value:.3f}"
         return html.escape(str(value))
 
     rows_html = "".join(f"<tr><th>{html.escape(k)}</th><td>{fmt(v)}</td></tr>"
-                        for k, v in s.items() if k != "worst_frames")
+                        for k, v in s.items() if k not in ("worst_frames", "flicker"))  # flicker: an alias
     worst_html = []
     by_index = {f.index: i for i, f in enumerate(render_frames)}
     for key, frames in s["worst_frames"].items():

@@ -3,8 +3,22 @@
 - pose error: L2 norm of the (yaw, pitch, roll) difference in degrees (faceset.pose.head_pose);
 - expression error: mouth (points 48-67) and eye (36-47) landmark distance after a similarity fit on
   the rigid points (nose 27-35, eye corners, jaw ends), divided by the inter-ocular distance;
-- flicker: mean absolute frame-to-frame change inside the face region, render over target (1.0 = the
-  render is exactly as stable as the original footage);
+- residual flicker: the frame-to-frame change of (render - target) inside the face region over the
+  target's own frame-to-frame change there; 0 = the render moves exactly as the plate does. A frozen face
+  (first frame repeated) scores ~1 (the whole motion is missing), a jittering face more; a constant
+  colour or identity difference costs nothing, only its change over time does. Both clips are
+  Gaussian-smoothed (sigma 1.5 px) first, so the plate's grain, which no render reproduces, is no flicker;
+- face stability ratio (the report's old "flicker"): the render's own frame-to-frame change over the
+  target's. It cannot tell stable from dead: a frozen face scores 0, "more stable than the original";
+- gaze error: the distance between the iris centres (mesh points 468 and 473, MediaPipe's refined iris)
+  of render and target, in the target's eye widths (corner 33-133 / 362-263), mean of both eyes, after
+  a similarity fit of the render's mesh onto the target's on the face oval and nose: 0.1 = the iris sits a
+  tenth of an eye width from where the performer's is. Not measured in each mesh's own eye-corner frame:
+  MediaPipe's eye corners follow the iris (on GRID's 20 px eyes a 3 px iris shift drags them ~1 px), which
+  hid up to half the error;
+- seam score: gradient energy across the merge mask's edge, render over target, in a thin band around
+  the edge (the gradient's component along the edge normal); 1.0 = the edge is as smooth as the plate
+  there, a hard paste scores well above 1;
 - SSIM of the face region (Gaussian window, sigma 1.5, grey levels).
 """
 
@@ -20,6 +34,11 @@ from facedouble.faceset.pose import head_pose
 RIGID = np.array([0, 16, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45])
 MOUTH = slice(48, 68)
 EYES = slice(36, 48)
+# (iris centre, eye corner a, eye corner b) of the 478-point MediaPipe mesh, one row per eye.
+IRIS_EYES = ((468, 33, 133), (473, 362, 263))
+# Mesh points that do not move with the eyes: the face oval and the nose ridge.
+GAZE_RIGID = np.array([*FACE_OVAL, 1, 4, 5, 6, 168, 195, 197])
+GRAIN_SIGMA = 1.5  # px; residual flicker is measured above grain (see residual_change)
 
 
 def inter_ocular(landmarks: np.ndarray) -> float:
@@ -70,3 +89,83 @@ def ssim_region(a: np.ndarray, b: np.ndarray, region: np.ndarray) -> float:
     vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
     ssim = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
     return float(ssim[region].mean()) if region.any() else float("nan")
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32) if image.ndim == 3 else image.astype(np.float32)
+
+
+def residual_change(render: np.ndarray, target: np.ndarray, prev_render: np.ndarray, prev_target: np.ndarray,
+                    region: np.ndarray) -> tuple[float, float]:
+    """(residual change, target change) between two frames inside `region`, mean absolute RGB (0-255).
+
+    Residual change = |(render_t - target_t) - (render_t-1 - target_t-1)|; residual flicker is its sum over
+    the clip divided by the target change's sum (see the module doc).
+    """
+    if not region.any():
+        return 0.0, 0.0
+    ys, xs = np.nonzero(region)
+    pad = int(3 * GRAIN_SIGMA) + 1
+    y0, y1 = max(0, ys.min() - pad), ys.max() + pad + 1
+    x0, x1 = max(0, xs.min() - pad), xs.max() + pad + 1
+    inside = region[y0:y1, x0:x1]
+
+    def smooth(image: np.ndarray) -> np.ndarray:
+        # Grain and compression noise change every frame and no model reproduces them; a render that
+        # drops them has not flickered, so both clips are compared at face scale, not pixel scale.
+        return cv2.GaussianBlur(image[y0:y1, x0:x1].astype(np.float32), (0, 0), GRAIN_SIGMA)[inside]
+
+    r, t, pr, pt = smooth(render), smooth(target), smooth(prev_render), smooth(prev_target)
+    return float(np.abs((r - t) - (pr - pt)).mean()), float(np.abs(t - pt).mean())
+
+
+def gaze_error(render_mesh: np.ndarray, target_mesh: np.ndarray) -> float:
+    """Mean distance of the iris centres of render and target, in the target's eye widths (see module doc).
+
+    The render's mesh is first fitted onto the target's by a similarity on points that do not follow the
+    eyes (face oval, nose), so head position, size and roll cancel and only the iris's offset is left.
+    """
+    if len(render_mesh) < 478 or len(target_mesh) < 478:
+        return float("nan")  # a mesh without the refined iris points
+    mat = umeyama(render_mesh[GAZE_RIGID, :2], target_mesh[GAZE_RIGID, :2])
+    aligned = render_mesh[:, :2] @ mat[:, :2].T + mat[:, 2]
+    errors = [np.linalg.norm(aligned[iris] - target_mesh[iris, :2])
+              / max(float(np.linalg.norm(target_mesh[b, :2] - target_mesh[a, :2])), 1e-6)
+              for iris, a, b in IRIS_EYES]
+    return float(np.mean(errors))
+
+
+def seam_band(mask: np.ndarray, width: int) -> np.ndarray:
+    """Boolean band of `width` px either side of the edge of a boolean mask."""
+    m = mask.astype(np.uint8)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1))
+    return (cv2.dilate(m, kernel) > 0) & ~(cv2.erode(m, kernel) > 0)
+
+
+def edge_energy(image: np.ndarray, mask: np.ndarray, width: int) -> float:
+    """Gradient energy across the edge of `mask`: mean squared grey-level gradient along the edge normal, in
+    its seam band (squared, so one hard step counts more than the same change spread over a feather)."""
+    band = seam_band(mask, width)
+    if not band.any():
+        return float("nan")
+    # The edge normal: the gradient of the blurred mask, unit length (the band is where it is defined).
+    soft = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), max(1.0, width))
+    nx, ny = cv2.Sobel(soft, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(soft, cv2.CV_32F, 0, 1, ksize=3)
+    norm = np.maximum(np.hypot(nx, ny), 1e-6)
+    grey = _grey(image)
+    gx, gy = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
+    across = (gx * nx + gy * ny) / norm
+    return float(np.square(across[band]).mean())
+
+
+def seam_score(render: np.ndarray, target: np.ndarray, mask: np.ndarray, width: int = 3) -> float:
+    """Gradient energy across the mask's edge, render over target (1.0 = as smooth as the plate)."""
+    r, t = edge_energy(render, mask, width), edge_energy(target, mask, width)
+    if not (np.isfinite(r) and np.isfinite(t)):
+        return float("nan")
+    return r / max(t, 1e-6)
+
+
+def seam_width(landmarks: np.ndarray) -> int:
+    """Seam band half-width for a face: 6 % of the inter-ocular distance, at least 2 px."""
+    return max(2, round(0.06 * inter_ocular(landmarks)))

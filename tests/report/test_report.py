@@ -41,12 +41,15 @@ def identical(clips, grid_faceset):
     return report(clips["target"], clips["target"], grid_faceset("sbwe5n", embed_every=5))
 
 
-def test_identical_clip_has_zero_error_and_unit_flicker(identical):
+def test_identical_clip_has_zero_error_and_zero_residual_flicker(identical):
     s = identical["summary"]
     assert s["pose_error"]["max"] == pytest.approx(0, abs=1e-9)
     assert s["mouth_error"]["max"] == pytest.approx(0, abs=1e-9)
     assert s["eyes_error"]["max"] == pytest.approx(0, abs=1e-9)
-    assert s["flicker"] == pytest.approx(1.0)
+    assert s["residual_flicker"] == pytest.approx(0, abs=1e-9) and s["flicker"] == s["residual_flicker"]
+    assert s["face_stability_ratio"] == pytest.approx(1.0)
+    assert s["gaze_error"]["max"] == pytest.approx(0, abs=1e-9)
+    assert s["seam_score"]["min"] == pytest.approx(1.0) and s["worst_frames"]["seam_score"]
     assert s["ssim"]["min"] == pytest.approx(1.0)
     assert s["face_share"] == 1.0
     assert s["identity_to_target"]["max"] == pytest.approx(0, abs=1e-9)
@@ -98,4 +101,4 @@ def test_cli_report(clips, grid_faceset, tmp_path, capsys):
                  str(grid_faceset("sbwe5n", embed_every=5)), "--out", str(tmp_path / "r"), "--no-progress",
                  "--embed-every", "10"]) == 0
     out = capsys.readouterr().out
-    assert "flicker      1.000" in out and (tmp_path / "r" / "index.html").exists()
+    assert "residual flicker 0.000" in out and "gaze_error" in out and (tmp_path / "r" / "index.html").exists()
