@@ -106,8 +106,9 @@ def run(args: argparse.Namespace) -> int:
     page = write_report(report, out / "report")
     s = report["summary"]
 
+    flicker = "n/a" if s["residual_flicker"] is None else f"{s['residual_flicker']:.2f}"
     print()
-    print(f"render        {render}  ({result.frames} frames, residual flicker {s['residual_flicker']:.2f})")
+    print(f"render        {render}  ({result.frames} frames, residual flicker {flicker})")
     print(f"verify        {verdict['summary']} (exit code {verdict['exit_code']}); {out / 'verify.json'}")
     print(f"report        {page}")
     print(f"identity      closer to the source than to the target on {s['closer_to_source_share']:.0%} of frames")
