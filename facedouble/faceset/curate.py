@@ -5,14 +5,18 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from facedouble.errors import FacedoubleError
+from facedouble.errors import FacedoubleError, InputError
 from facedouble.faceset.metrics import BY_MAGNITUDE, HIGHER_IS_BETTER, METRICS, _histogram
-from facedouble.faceset.store import REJECTS_DIR, Faceset
+from facedouble.faceset.store import FACE_SUFFIXES, REJECTS_DIR, Faceset
+
+_SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")  # a reason becomes a folder name: nothing that could escape or hide
 
 
 @dataclasses.dataclass
@@ -73,11 +77,71 @@ def sort_faceset(folder: str | Path, metric: str, *, minimum: float | None = Non
                 or (minimum is not None and not v >= minimum)
                 or (maximum is not None and not v <= maximum)]
     if not dry_run and rejected:
-        target = Path(folder) / REJECTS_DIR / metric
-        target.mkdir(parents=True, exist_ok=True)
-        for path in rejected:
-            os.replace(path, target / path.name)  # same filesystem: atomic, nothing lost
+        move_to_rejects(folder, [p.name for p in rejected], metric)
     return SortResult(metric, ranked, rejected)
+
+
+def _face_name(name: str) -> str:
+    """`name` if it is a plain face file name (no folder part, no '..'); InputError otherwise."""
+    plain = (isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\\" not in name
+             and "\0" not in name and not name.startswith("."))
+    if not plain or not name.lower().endswith(FACE_SUFFIXES):
+        raise InputError(f"not a plain face file name: {name!r}")
+    return name
+
+
+def _move_all(moves: list[tuple[Path, Path]]) -> list[Path]:
+    """Check every move first (sources exist, no destination taken, no name twice), then do them all."""
+    seen: set[Path] = set()
+    for src, dst in moves:
+        if not src.is_file():
+            raise InputError(f"no face {src.name!r} in {src.parent}")
+        if dst in seen or dst.exists():
+            raise FacedoubleError(f"{dst} already exists; refusing to overwrite it")
+        seen.add(dst)
+    for src, dst in moves:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, dst)  # same filesystem: atomic, nothing lost
+    return [dst for _, dst in moves]
+
+
+def move_to_rejects(faceset: str | Path, names: Iterable[str], reason: str) -> list[Path]:
+    """Move faces `names` (plain file names in `faceset`) to `<faceset>/_rejected/<reason>/`; never deletes.
+
+    `reason` is a slug (the metric for `faceset sort`, "manual" in the studio). All names are checked before
+    any file moves, and an existing file of the same name in the rejects folder is never overwritten.
+    Returns the new paths.
+    """
+    folder = Faceset(faceset).folder  # validates the folder
+    if not isinstance(reason, str) or not _SLUG.fullmatch(reason):
+        raise InputError(f"reject reason must be a short lowercase slug, not {reason!r}")
+    target = folder / REJECTS_DIR / reason
+    return _move_all([(folder / n, target / n) for n in map(_face_name, names)])
+
+
+def restore_rejects(faceset: str | Path, names: Iterable[str], reason: str | None = None) -> list[Path]:
+    """Move rejected faces `names` (plain file names) from `_rejected/<reason>/` back into `faceset`.
+
+    Without `reason` each name is looked up in every reason folder and must be in exactly one. Refuses to
+    overwrite a face already in the faceset. Returns the restored paths.
+    """
+    folder = Faceset(faceset).folder
+    base = folder / REJECTS_DIR
+    # any existing plain folder name, not only a slug: faces in a hand-made _rejected/<Folder>/ still come back
+    if reason is not None and (not isinstance(reason, str) or reason in ("", ".", "..") or "/" in reason
+                               or "\\" in reason or "\0" in reason):
+        raise InputError(f"not a plain reject folder name: {reason!r}")
+    reasons = [reason] if reason is not None else (
+        sorted(d.name for d in base.iterdir() if d.is_dir()) if base.is_dir() else [])
+    moves = []
+    for name in map(_face_name, names):
+        found = [base / r / name for r in reasons if (base / r / name).is_file()]
+        if len(found) != 1:
+            where = f"{REJECTS_DIR}/{reason}/" if reason is not None else f"{REJECTS_DIR}/"
+            raise InputError(f"no rejected face {name!r} in {where}" if not found else
+                             f"{name!r} is rejected under several reasons; say which")
+        moves.append((found[0], folder / name))
+    return _move_all(moves)
 
 
 def faceset_stats(folder: str | Path) -> dict:

@@ -1,7 +1,8 @@
 """Faceset gallery: paged listing, cached thumbnails, reject/restore moves.
 
-Rejects land where `faceset sort` puts them (`<faceset>/_rejected/<reason>/`, moved with os.replace, never
-deleted), so the CLI and the studio agree on what a rejected face is.
+Rejects land where `faceset sort` puts them (`<faceset>/_rejected/<reason>/`, never deleted): both go through
+facedouble.faceset.curate.move_to_rejects/restore_rejects, so the CLI and the studio agree on what a rejected
+face is.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from PIL import Image
 
 from facedouble.errors import InputError
-from facedouble.faceset.curate import score_faceset
+from facedouble.faceset.curate import move_to_rejects, restore_rejects, score_faceset
 from facedouble.faceset.metrics import METRICS
 from facedouble.faceset.store import FACE_SUFFIXES, REJECTS_DIR, Faceset
 from facedouble.io.atomic import atomic_write_bytes
@@ -107,16 +108,13 @@ def face_file(folder: Path, name: str) -> Path:
 def reject(folder: Path, names: list[str], reason: str = MANUAL_REASON) -> list[str]:
     """Move faces to `_rejected/<reason>/` (same filesystem: atomic); returns their new names."""
     Faceset(folder)  # validates the folder
-    target = folder / REJECTS_DIR / reason
-    target.mkdir(parents=True, exist_ok=True)
-    moved = []
+    plain = []
     for name in names:
         src = face_file(folder, name)
         if src.parent != folder:
             raise InputError(f"face {name!r} is already rejected")
-        os.replace(src, target / src.name)
-        moved.append(f"{REJECTS_DIR}/{reason}/{src.name}")
-    return moved
+        plain.append(src.name)
+    return [_listed(folder, p) for p in move_to_rejects(folder, plain, reason)]
 
 
 def restore(folder: Path, names: list[str]) -> list[str]:
@@ -126,9 +124,11 @@ def restore(folder: Path, names: list[str]) -> list[str]:
         src = face_file(folder, name)
         if src.parent.parent != folder / REJECTS_DIR:
             raise InputError(f"face {name!r} is not rejected")
-        dst = folder / src.name
-        if dst.exists():
-            raise InputError(f"{src.name} already exists in the faceset")
-        os.replace(src, dst)
-        restored.append(src.name)
+        # one at a time: each name carries its own reason folder
+        restored += [_listed(folder, p) for p in restore_rejects(folder, [src.name], reason=src.parent.name)]
     return restored
+
+
+def _listed(folder: Path, path: Path) -> str:
+    """`path` as `page` lists it: relative to the faceset, with forward slashes."""
+    return path.relative_to(folder).as_posix()

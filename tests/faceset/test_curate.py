@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from facedouble.cli import main
+from facedouble.errors import FacedoubleError, InputError
 from facedouble.faceset import Faceset, read_face, write_face
-from facedouble.faceset.curate import faceset_stats, score_faceset, sort_faceset
+from facedouble.faceset.curate import faceset_stats, move_to_rejects, restore_rejects, score_faceset, sort_faceset
 from facedouble.faceset.pose import head_pose
 from facedouble.faceset.store import REJECTS_DIR
 
@@ -63,3 +64,54 @@ def test_stats_and_cli(faceset, capsys):
     with pytest.raises(SystemExit) as exit_info:  # argparse: unknown metric
         main(["faceset", "sort", str(faceset), "--by", "sharpness"])
     assert exit_info.value.code == 2
+
+
+def test_move_to_rejects_and_restore_round_trip(faceset):
+    names = [p.name for p in Faceset(faceset).paths()[:2]]
+    data = {n: (faceset / n).read_bytes() for n in names}
+    moved = move_to_rejects(faceset, names, "manual")
+    assert moved == [faceset / REJECTS_DIR / "manual" / n for n in names]
+    assert all(p.is_file() for p in moved) and not any((faceset / n).exists() for n in names)
+    assert restore_rejects(faceset, names[:1]) == [faceset / names[0]]  # found without naming the reason
+    assert restore_rejects(faceset, names[1:], reason="manual") == [faceset / names[1]]
+    assert {n: (faceset / n).read_bytes() for n in names} == data
+    assert not any((faceset / REJECTS_DIR / "manual").iterdir())
+
+
+@pytest.mark.parametrize("name", ["../x.png", "sub/x.png", "sub\\x.png", "..", "", ".hidden.png", "x.txt",
+                                  f"{REJECTS_DIR}/blur/x.png"])
+def test_reject_names_must_be_plain_face_files(faceset, name):
+    first = Faceset(faceset).paths()[0].name
+    with pytest.raises(InputError, match="plain face file name"):
+        move_to_rejects(faceset, [first, name], "manual")
+    assert (faceset / first).is_file()  # checked before anything moved
+    with pytest.raises(InputError, match="plain face file name"):
+        restore_rejects(faceset, [name])
+
+
+@pytest.mark.parametrize("reason", ["", "..", "a/b", "Blur", "-x", "x" * 65])
+def test_reject_reason_must_be_a_slug(faceset, reason):
+    with pytest.raises(InputError, match="slug"):
+        move_to_rejects(faceset, [Faceset(faceset).paths()[0].name], reason)
+
+
+def test_moves_never_overwrite(faceset):
+    a, b = (p.name for p in Faceset(faceset).paths()[:2])
+    move_to_rejects(faceset, [a], "blur")
+    shutil.copy(faceset / b, faceset / a)  # a new face with the name of the rejected one
+    with pytest.raises(FacedoubleError, match="refusing to overwrite"):
+        move_to_rejects(faceset, [b, a], "blur")
+    with pytest.raises(FacedoubleError, match="refusing to overwrite"):
+        restore_rejects(faceset, [a])
+    assert (faceset / a).is_file() and (faceset / b).is_file()  # nothing moved
+    with pytest.raises(FacedoubleError, match="refusing to overwrite"):
+        move_to_rejects(faceset, [b, b], "yaw")
+    (faceset / a).unlink()
+    move_to_rejects(faceset, [b], "yaw")
+    shutil.copy(faceset / REJECTS_DIR / "yaw" / b, faceset / REJECTS_DIR / "blur" / b)
+    with pytest.raises(InputError, match="several reasons"):
+        restore_rejects(faceset, [b])
+    with pytest.raises(InputError, match="no rejected face"):
+        restore_rejects(faceset, [a], reason="yaw")
+    with pytest.raises(InputError, match="plain reject folder"):
+        restore_rejects(faceset, [a], reason="../blur")
