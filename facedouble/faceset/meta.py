@@ -1,7 +1,8 @@
-"""Per-face metadata (schema v1), stored as JSON inside each face image.
+"""Per-face metadata (schema v2; v1 files still read), stored as JSON inside each face image.
 
 Coordinates are floats in pixels. `transform` maps source-frame pixels to aligned-face pixels (2x3
 affine, similarity); `inverse` maps back, so merge can paste a face with sub-pixel accuracy.
+v2 adds the optional `labels` (hand-drawn include/exclude mask polygons, facedouble.mask.labels).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from facedouble.errors import InputError
 from facedouble.io import imagemeta
 from facedouble.io.atomic import atomic_write_bytes
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # v1 = v2 without labels
 META_KEY = "facedouble.face"
 MAX_META_BYTES = 2_000_000
 
@@ -44,6 +46,7 @@ class FaceMeta:
     embedding: np.ndarray | None = None  # (128,) identity embedding
     interpolated: bool = False  # filled from neighbouring frames, not detected
     identity: str | None = None  # consent-record name the faceset is bound to, if any
+    labels: Any = None  # facedouble.mask.labels.FaceLabels | None (v2), aligned-face pixels
     version: int = SCHEMA_VERSION
 
     def to_json(self) -> str:
@@ -55,6 +58,8 @@ class FaceMeta:
                 value = value.astype(np.float64).tolist()
             elif isinstance(value, tuple):
                 value = list(value)
+            elif field.name == "labels" and value is not None:
+                value = value.to_dict()
             out[field.name] = value
         return json.dumps(out, separators=(",", ":"), allow_nan=False)
 
@@ -71,12 +76,13 @@ class FaceMeta:
 
     @classmethod
     def from_dict(cls, raw: Any) -> FaceMeta:
-        """Validate a parsed JSON object against schema v1."""
+        """Validate a parsed JSON object against schema v2 (or v1)."""
         if not isinstance(raw, dict):
             raise InputError("face metadata must be a JSON object")
         version = raw.get("version")
-        if version != SCHEMA_VERSION:
-            raise InputError(f"unsupported face metadata version {version!r} (this build reads {SCHEMA_VERSION})")
+        if isinstance(version, bool) or version not in READABLE_VERSIONS:
+            raise InputError(f"unsupported face metadata version {version!r} (this build reads "
+                             f"{', '.join(map(str, READABLE_VERSIONS))})")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(raw) - names
         if unknown:
@@ -125,6 +131,16 @@ class FaceMeta:
         size = scalar("size", int)
         if not 16 <= size <= 4096:
             raise InputError(f"face metadata size {size} out of range")
+        labels = None
+        if raw.get("labels") is not None:
+            if version < 2:
+                raise InputError("face metadata v1 cannot carry labels")
+            from facedouble.mask.labels import FaceLabels
+
+            try:
+                labels = FaceLabels.from_dict(raw["labels"], size=size)
+            except InputError as exc:
+                raise InputError(f"face metadata field 'labels': {exc}") from None
         return cls(
             source=scalar("source", str), frame_index=scalar("frame_index", int),
             timestamp=scalar("timestamp", float), track_id=scalar("track_id", int), face_type=face_type,
@@ -134,6 +150,7 @@ class FaceMeta:
             detector=scalar("detector", str), score=scalar("score", float),
             mesh=array("mesh", (None, 2), optional=True), embedding=array("embedding", (None,), optional=True),
             interpolated=bool(raw.get("interpolated", False)), identity=scalar("identity", str, optional=True),
+            labels=labels,
         )
 
 

@@ -1,4 +1,7 @@
-"""Face masks in aligned (model) space: landmark hull, mesh face oval, the model's learned mask.
+"""Face masks in aligned (model) space: landmark hull, mesh face oval, the model's learned mask, hands.
+
+A mode is a `*`-product of parts; a part with a `-` prefix multiplies by 1 - that mask (an occluder:
+`hull*-hands` is the landmark hull with every detected hand cut out, see facedouble.mask.hands).
 
 All masks are float32 (R, R) in [0, 1] at the model resolution R. Erosion and feathering are given in
 percent of R, so the same settings look the same at 64 px and at 512 px.
@@ -15,7 +18,22 @@ from facedouble.errors import FacedoubleError
 FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
              152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
 
-MASK_MODES = ("hull", "mesh", "learned", "hull*learned", "mesh*learned")
+MASK_MODES = ("hull", "mesh", "learned", "hull*learned", "mesh*learned",
+              "hull*-hands", "mesh*-hands", "hull*learned*-hands", "mesh*learned*-hands")
+
+
+def uses_hands(mode: str) -> bool:
+    """Whether `mode` needs the per-face hand mask (MediaPipe Hands, tens of ms a face)."""
+    return "-hands" in mode.split("*")
+
+
+def hands_for_mode(mode: str, frame_rgb: np.ndarray, to_aligned: np.ndarray, size: int) -> np.ndarray | None:
+    """The hand mask of one face (1 = hand, aligned pixels) if `mode` uses it, else None."""
+    if not uses_hands(mode):
+        return None
+    from facedouble.mask.hands import hands_mask
+
+    return hands_mask(frame_rgb, to_aligned, size)
 
 
 def polygon_mask(points: np.ndarray, size: int, convex: bool = True) -> np.ndarray:
@@ -44,8 +62,8 @@ def mesh_mask(aligned_mesh: np.ndarray | None, size: int) -> np.ndarray | None:
 
 
 def build_mask(mode: str, size: int, aligned_landmarks: np.ndarray, aligned_mesh: np.ndarray | None,
-               learned: np.ndarray | None) -> np.ndarray:
-    """The raw (unfeathered) mask for `mode` (one of MASK_MODES)."""
+               learned: np.ndarray | None, hands: np.ndarray | None = None) -> np.ndarray:
+    """The raw (unfeathered) mask for `mode` (one of MASK_MODES); `hands` from hands_for_mode."""
     if mode not in MASK_MODES:
         raise FacedoubleError(f"unknown mask mode {mode!r} (choose from {', '.join(MASK_MODES)})")
     parts = mode.split("*")
@@ -53,6 +71,10 @@ def build_mask(mode: str, size: int, aligned_landmarks: np.ndarray, aligned_mesh
     for part in parts:
         if part == "hull":
             m = hull_mask(aligned_landmarks, size)
+        elif part == "-hands":
+            if hands is None:
+                raise FacedoubleError("mask mode cuts out hands but no hand mask was computed")
+            m = 1.0 - np.clip(hands.astype(np.float32), 0.0, 1.0)
         elif part == "mesh":
             m = mesh_mask(aligned_mesh, size)
             if m is None:  # faceset without a mesh: fall back to the landmark hull

@@ -37,7 +37,7 @@ from facedouble.io.video import Frame, open_source
 from facedouble.log import get_logger
 from facedouble.merge.blend import composite, scale_about_centre, sharpen
 from facedouble.merge.colour import get_colour_transfer
-from facedouble.merge.masks import build_mask, refine_mask
+from facedouble.merge.masks import build_mask, hands_for_mode, refine_mask
 from facedouble.merge.model import Swapper, check_swapper
 from facedouble.merge.overrides import FaceSettings, OverrideRule, Overrides
 from facedouble.merge.plan import FaceJob, MergePlan, build_plan
@@ -170,7 +170,8 @@ def composite_frame(frame: Frame, jobs: list[FaceJob], crops: list[np.ndarray], 
     transfer = get_colour_transfer(settings.colour)
     faces = []
     for job, crop, rgb, lm in zip(jobs, crops, rgbs, learned, strict=True):
-        mask = refine_mask(build_mask(settings.mask, res, job.landmarks, job.mesh, lm), settings.erode,
+        hands = hands_for_mode(settings.mask, frame.image, job.to_aligned, res)  # None unless mode has -hands
+        mask = refine_mask(build_mask(settings.mask, res, job.landmarks, job.mesh, lm, hands), settings.erode,
                            settings.blur)
         face = transfer(rgb.astype(np.float32), crop.astype(np.float32) / 255.0, mask)
         face = sharpen(face, settings.sharpen)

@@ -15,6 +15,7 @@ import numpy as np
 
 from facedouble.errors import FacedoubleError
 from facedouble.faceset import Faceset
+from facedouble.mask.labels import FaceLabels, label_mask
 from facedouble.merge.colour import get_colour_transfer
 
 EYES = (slice(36, 42), slice(42, 48))
@@ -69,6 +70,9 @@ class FaceBank:
                 rgb = cv2.resize(rgb, (resolution, resolution),
                                  interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
             face, em = landmark_masks(meta.aligned_landmarks * scale, resolution)
+            if meta.labels is not None:  # hand-drawn labels (facedouble mask label import) beat the hull
+                face = label_mask(FaceLabels([q * scale for q in meta.labels.include],
+                                             [q * scale for q in meta.labels.exclude]), resolution)
             imgs.append(rgb)
             masks.append((face * 255).astype(np.uint8))
             ems.append((em * 255).astype(np.uint8))

@@ -86,8 +86,35 @@ def test_deleting_a_file_removes_the_face(tmp_path, face):
 def test_json_is_not_pickle_and_has_no_nan(face):
     _, meta = face
     text = meta.to_json()
-    assert json.loads(text)["version"] == 1
+    assert json.loads(text)["version"] == 2
     bad = FaceMeta.from_json(text)
     bad.score = float("nan")
     with pytest.raises(ValueError):
         bad.to_json()
+
+
+def test_v1_files_still_read_and_v1_cannot_carry_labels(tmp_path, face):
+    image, meta = face
+    path = tmp_path / "face.png"
+    write_face(path, image, meta)
+    _tamper(path, lambda r: (r.update(version=1), r.pop("labels")))
+    assert read_meta(path).labels is None
+    _tamper(path, lambda r: r.update(labels={"include": [[[0, 0], [10, 0], [0, 10]]], "exclude": []}))
+    with pytest.raises(InputError, match="v1 cannot carry labels"):
+        read_meta(path)
+
+
+@pytest.mark.parametrize("labels, message", [
+    ({"include": [[[0, 0], [1, 1]]]}, "3..512"),
+    ({"include": [[[0, 0], [1, 1], [1e9, 0]]]}, "outside"),
+    ({"include": [[[0, 0], [1, 1], ["x", 0]]]}, "finite"),
+    ({"include": [[[0, 0], [1, 0], [0, 1]]] * 65}, "at most 64"),
+    ({"include": [], "paint": []}, "unknown field"),
+])
+def test_hostile_labels_are_rejected(tmp_path, face, labels, message):
+    image, meta = face
+    path = tmp_path / "face.png"
+    write_face(path, image, meta)
+    _tamper(path, lambda r: r.update(labels=labels))
+    with pytest.raises(InputError, match=message):
+        read_meta(path)
