@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from facedouble.config import load_toml, to_dict
-from facedouble.errors import FacedoubleError, PolicyError
+from facedouble.errors import FacedoubleError
 from facedouble.merge.blend import BLEND_MODES
 from facedouble.merge.colour import COLOUR_TRANSFERS
 from facedouble.merge.masks import MASK_MODES
@@ -109,11 +109,17 @@ def run(args: argparse.Namespace) -> int:
     from facedouble.merge.model import load_model
     from facedouble.merge.overrides import load_overrides
     from facedouble.merge.shard import parse_shard
+    from facedouble.merge.writers import write_png
+    from facedouble.trust.render import check_consent, render_preview
 
     if args.concat:
         outputs = _outputs(args)
         plan_file = outputs.work_dir() / pipeline.PLAN_FILE
         state = json.loads(plan_file.read_text(encoding="utf-8")) if plan_file.exists() else None
+        if state:  # the shards were rendered earlier: consent withdrawn since then stops the join too
+            from facedouble.trust.consent import check_model_consent
+
+            check_model_consent(state.get("consent"), Path(args.workspace) if args.workspace else None)
         provenance = _provenance(args, state["model_hash"], Path(state["clip"]), state["settings"],
                                  state.get("fps") or 25.0, state.get("frame_count")) if state else None
         result = pipeline.finalize(outputs, provenance.hooks() if provenance else None)
@@ -125,17 +131,19 @@ def run(args: argparse.Namespace) -> int:
     config = load_toml(pipeline.MergeConfig, args.config, {k: getattr(args, k, None) for k in keys}).validate()
     rules = load_overrides(args.overrides)
     model = load_model(args.model, precision=args.precision, conv_algo=args.conv_algo)
+    # Before anything is extracted or rendered, previews included: a preview is a swap too.
+    # Re-checked against the workspace's record now: an expired or withdrawn consent renders nothing.
+    check_consent(model, args.workspace)
     faceset, clip = _target(args, model, _outputs(args))
     if args.preview is not None:
         out = Path(args.out)
         png = out if out.suffix.lower() == ".png" else out / f"preview_{args.preview:06d}.png"
-        pipeline.preview(model, faceset, args.preview, png, config, rules, clip)
-        print(f"preview            {png}")
+        image = render_preview(model, faceset, args.preview, workspace=args.workspace, config=config, rules=rules,
+                               clip=clip, label=args.label)
+        write_png(png, image)
+        print(f"preview            {png} (watermarked, labelled)")
         return 0
     shard = parse_shard(args.shard) if args.shard else (1, 1)
-    if not model.consent:
-        raise PolicyError(f"model {args.model} carries no consent record; train it on a source faceset bound "
-                          "to a consent record (`facedouble identity bind`)")
     plan = pipeline.load_plan(model, faceset, config, clip)
     provenance = _provenance(args, model.model_hash, plan.clip, to_dict(config), float(plan.fps), plan.frame_count)
     result = pipeline.merge(model, faceset, _outputs(args), config, rules, clip, shard, hooks=provenance.hooks(),

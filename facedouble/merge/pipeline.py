@@ -15,6 +15,7 @@ Hook points for the trust stage (see `MergeHooks`):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import queue
@@ -31,8 +32,9 @@ import numpy as np
 
 from facedouble import __version__
 from facedouble.config import to_dict
-from facedouble.errors import FacedoubleError
+from facedouble.errors import FacedoubleError, PolicyError
 from facedouble.io.atomic import atomic_write_json
+from facedouble.io.digest import sha256_file
 from facedouble.io.video import Frame, open_source
 from facedouble.log import get_logger
 from facedouble.merge.blend import composite, scale_about_centre, sharpen
@@ -269,11 +271,39 @@ def segment_name(k: int) -> str:
     return f"seg_{k:05d}"
 
 
+@functools.lru_cache(maxsize=16)
+def _clip_digest(path: str, stamp: tuple) -> str:
+    root = Path(path)
+    if not root.is_dir():
+        return sha256_file(root)
+    # an image-sequence folder: its frames' names and contents, in order
+    digest = hashlib.sha256()
+    for name, *_ in stamp:
+        digest.update(f"{name}\0{sha256_file(root / name)}\0".encode())
+    return digest.hexdigest()
+
+
+def clip_digest(clip: str | Path) -> str:
+    """SHA-256 of the clip's bytes, or of a still folder's frames (cached per path, sizes and mtimes).
+
+    By content, not name or size: a regraded plate of the same byte size is another clip, and the same
+    file on another machine's mount point is the same one.
+    """
+    path = Path(clip).resolve()
+    if path.is_dir():
+        files = sorted(f for f in path.iterdir() if f.is_file())
+        stamp = tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    else:
+        st = path.stat()
+        stamp = (st.st_size, st.st_mtime_ns)
+    return _clip_digest(str(path), stamp)
+
+
 def fingerprint(model: Swapper, plan: MergePlan, config: MergeConfig, rules: list[OverrideRule],
                 outputs: Outputs) -> str:
     """Hash of everything that changes the pixels; a work folder from other settings is not reused."""
-    # The clip by name and byte size, not path: shards on machines with other mount points must agree.
-    data = {"model": model.model_hash, "clip": [plan.clip.name, plan.clip.stat().st_size],
+    # The clip by content, not path: shards on machines with other mount points must agree.
+    data = {"model": model.model_hash, "clip": clip_digest(plan.clip),
             "size": [plan.info.width, plan.info.height],
             "config": to_dict(config) | {"workers": None}, "rules": [dataclasses.asdict(r) for r in rules],
             "outputs": {k: v is not None for k, v in dataclasses.asdict(outputs).items()}, "faces": sorted(
@@ -587,19 +617,33 @@ def finalize(outputs: Outputs, hooks: MergeHooks | None = None, seconds: float =
     return result
 
 
-def preview(model: Swapper, faceset: str | Path, index: int, out_png: Path, config: MergeConfig | None = None,
-            rules: list[OverrideRule] | None = None, clip: str | Path | None = None) -> Path:
-    """Render frame `index` alone to `out_png` with the current settings (for tuning)."""
+def preview(model: Swapper, faceset: str | Path, index: int, hooks: MergeHooks, config: MergeConfig | None = None,
+            rules: list[OverrideRule] | None = None, clip: str | Path | None = None,
+            plan: MergePlan | None = None) -> np.ndarray:
+    """Frame `index` rendered alone (for tuning), passed through `hooks`' post-composite hooks; RGB uint8.
+
+    Writes nothing: a preview is a swap like any other, so it is only returned after the provenance hooks
+    have marked it (callers use `facedouble.trust.render.render_preview`, which brings the consent check,
+    watermark and label). Without a post-composite hook it is refused.
+    """
+    if hooks is None or not hooks.post_composite:
+        raise PolicyError("a preview must be marked: pass the provenance hooks "
+                          "(facedouble.trust.render.render_preview)")
     config = (config or MergeConfig()).validate()
     model = check_swapper(model)
     overrides = Overrides(config.face_settings(), rules or [])
-    plan = load_plan(model, faceset, config, clip)
+    plan = plan or load_plan(model, faceset, config, clip)
     renderer = Renderer(model, plan, overrides, 1)
     try:
         for frame in open_source(plan.clip).frames(index):  # seeks in MP4/MOV/MKV
-            rendered = renderer.submit([frame], [False])[0].result()
-            write_png(Path(out_png), rendered.image)
-            return Path(out_png)
+            r = renderer.submit([frame], [False])[0].result()
+            ctx = FrameContext(r.index, r.timestamp, r.image, r.target, r.alpha, r.faces, float(plan.fps),
+                               plan.frame_count, False)
+            for hook in hooks.post_composite:
+                replaced = hook(ctx)
+                if replaced is not None:
+                    ctx.image = replaced
+            return ctx.image
     finally:
         renderer.close()
     raise FacedoubleError(f"frame {index} is past the end of {plan.clip}")

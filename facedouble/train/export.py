@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 import warnings
@@ -11,9 +12,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from facedouble.errors import FacedoubleError
+from facedouble import __version__
+from facedouble.errors import FacedoubleError, PolicyError
 from facedouble.io.atomic import atomic_write_bytes
 from facedouble.train.swapper import load_swapper
+
+EXPORT_NOTICE = ("synthetic face model exported from facedouble: outside facedouble its renders carry no guard, "
+                 "watermark, label or C2PA signature; the consent record covers facedouble renders only")
 
 
 class _SwapPath(torch.nn.Module):
@@ -31,11 +36,19 @@ def export_onnx(model_dir: str | Path, out: str | Path, opset: int = 17,
                 check: bool = True) -> dict[str, Any]:
     """Write the swap path as ONNX (dynamic batch) and return {'max_abs_diff', 'model_hash', ...}.
 
+    Refuses (PolicyError) a model without a consent record. The file's metadata_props carry the
+    consent record and provenance (`facedouble.consent`, `facedouble.provenance`, `facedouble.notice`):
+    an exported model leaves the trust boundary, since its renders get no guard, watermark, label or
+    C2PA signature, so the metadata says whose face it is and that consent covered facedouble renders.
+
     With `check`, onnxruntime runs the file on real-valued input and the largest difference to
     PyTorch must be below 1e-3, else FacedoubleError and no file is written.
     """
     # ONNX is exported and checked in fp32 with plain convs (runtimes pick their own conv algorithms)
     sw = load_swapper(model_dir, precision="fp32", conv_algo="direct")
+    if not sw.consent:
+        raise PolicyError(f"model {model_dir} carries no consent record; only a model trained on a faceset bound "
+                          "to a consent record (`facedouble identity bind`) can be exported")
     net = _SwapPath(sw.model).eval()
     r = sw.resolution
     example = torch.rand(2, 3, r, r, generator=torch.Generator().manual_seed(0))
@@ -54,7 +67,9 @@ def export_onnx(model_dir: str | Path, out: str | Path, opset: int = 17,
     data = buf.getvalue()
     data = _add_metadata(data, {"facedouble.resolution": str(r), "facedouble.face_type": sw.face_type,
                                 "facedouble.model_hash": sw.model_hash,
-                                "facedouble.consent": json.dumps(sw.consent)})
+                                "facedouble.consent": json.dumps(sw.consent, sort_keys=True),
+                                "facedouble.provenance": json.dumps(provenance(sw.model_hash), sort_keys=True),
+                                "facedouble.notice": EXPORT_NOTICE})
     info: dict[str, Any] = {"model_hash": sw.model_hash, "resolution": r, "bytes": len(data)}
     if check:
         import onnxruntime as ort
@@ -72,12 +87,20 @@ def export_onnx(model_dir: str | Path, out: str | Path, opset: int = 17,
     return info
 
 
+def provenance(model_hash: str) -> dict[str, Any]:
+    """Who made the exported file, when, from which model."""
+    return {"tool": f"facedouble {__version__}", "model_hash": model_hash,
+            "exported_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "synthetic": True}
+
+
 def _add_metadata(data: bytes, props: dict[str, str]) -> bytes:
-    """Record the model identity in the ONNX metadata_props (skipped if the onnx package is absent)."""
+    """Record identity, consent and provenance in the ONNX metadata_props; no file without them."""
     try:
         import onnx
     except ModuleNotFoundError:
-        return data
+        raise FacedoubleError("ONNX export needs the 'onnx' package to write the consent metadata "
+                              "(pip install onnx==1.18.0)") from None
     proto = onnx.load_from_string(data)
     for k, v in props.items():
         entry = proto.metadata_props.add()

@@ -23,7 +23,7 @@ import torch
 import torch.distributed as dist
 
 from facedouble.config import from_dict, to_dict
-from facedouble.errors import FacedoubleError
+from facedouble.errors import FacedoubleError, PolicyError
 from facedouble.io.atomic import atomic_write_bytes, atomic_write_json
 from facedouble.log import get_logger
 from facedouble.train import checkpoint as ck
@@ -85,19 +85,17 @@ class TrainConfig:
                              color_aug=self.color_aug, ct_mode=self.ct_mode)
 
 
-def check_consent(src_faceset: Path, workspace: Path | None) -> dict[str, Any] | None:
+def check_consent(src_faceset: Path, workspace: Path | None) -> dict[str, Any]:
     """Consent gate: the src faceset must be bound to a consent record (facedouble.trust).
 
-    Returns the record info stored in the model metadata. If the trust module is not part of this
-    build yet, training proceeds with consent None and a warning.
+    Returns the record info stored in the model metadata. Fails closed: if the trust module cannot
+    be imported (a broken or stripped install), training is refused, never run unbound.
     """
     try:
         from facedouble.trust.consent import require_consent
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("facedouble.trust", "facedouble.trust.consent"):
-            raise
-        log.warning("consent check unavailable in this build (facedouble.trust missing); model is unbound")
-        return None
+    except ImportError as exc:
+        raise PolicyError(f"training refused: the consent check cannot run ({exc}); reinstall facedouble "
+                          "with its trust module") from None
     record = require_consent(Path(src_faceset), workspace)  # raises PolicyError
     return {"name": record.name, "record_hash": record.record_hash}
 

@@ -83,6 +83,21 @@ def mime_type_or_default(path: Path) -> str:
     return _MIME.get(suffix, "video/mpeg" if suffix in (".mpg", ".mpeg") else "application/octet-stream")
 
 
+def has_manifest_bytes(path: Path, chunk: int = 1 << 20) -> bool:
+    """True if the file's bytes hold a C2PA JUMBF store (a 'jumb' box labelled 'c2pa'), streamed."""
+    seen_jumb = seen_c2pa = False
+    tail = b""
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            data = tail + block
+            seen_jumb = seen_jumb or b"jumb" in data
+            seen_c2pa = seen_c2pa or b"c2pa" in data
+            if seen_jumb and seen_c2pa:
+                return True
+            tail = data[-3:]
+    return False
+
+
 def read_manifest(path: Path) -> dict[str, Any]:
     """C2PA status of a file: {"status": valid|tampered|absent, "trusted", "signer", "record", "errors"}.
 
@@ -105,9 +120,13 @@ def read_manifest(path: Path) -> dict[str, Any]:
             with reader:
                 store = json.loads(reader.json())
     except c2pa.C2paError as exc:
-        # a manifest that cannot even be parsed or whose hashes fail hard is treated as tampered
-        return {"status": "tampered", "trusted": False, "signer": None, "record": None,
-                "errors": [str(exc).splitlines()[0]]}
+        error = [str(exc).splitlines()[0]]
+        if not has_manifest_bytes(path):
+            # the reader could not parse the container (wrong suffix, not a video at all) and there is no
+            # C2PA store in the bytes: no provenance, not tampering
+            return {"status": "absent", "trusted": False, "signer": None, "record": None, "errors": error}
+        # a manifest that is there but cannot be parsed, or whose hashes fail hard, is tampered
+        return {"status": "tampered", "trusted": False, "signer": None, "record": None, "errors": error}
     active = store.get("manifests", {}).get(store.get("active_manifest", ""), {})
     signature = active.get("signature_info") or {}
     signer = signature.get("common_name") or signature.get("issuer")

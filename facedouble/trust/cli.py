@@ -22,7 +22,8 @@ def _identity_add(args) -> int:
 
 def _identity_list(args) -> int:
     for record in consent.list_identities(_workspace(args)):
-        state = "expired" if record.expired() else "valid"
+        withdrawn = consent.revocation(_workspace(args), record.name)
+        state = "withdrawn" if withdrawn else "expired" if record.expired() else "valid"
         print(f"{record.name}\t{state}\texpires {record.expires or 'never'}\t{record.scope}")
     return 0
 
@@ -36,6 +37,13 @@ def _identity_show(args) -> int:
 def _identity_bind(args) -> int:
     record = consent.bind_faceset(_workspace(args), args.name, Path(args.faceset))
     print(f"bound {args.faceset} to identity {record.name}")
+    return 0
+
+
+def _identity_revoke(args) -> int:
+    entry = consent.revoke_identity(_workspace(args), args.name, reason=args.reason or "")
+    print(f"withdrew the consent of {entry['name']} on {entry['revoked']}: no render, preview, training or "
+          "binding uses it from now on")
     return 0
 
 
@@ -79,6 +87,11 @@ def register(subparsers) -> None:
     bind.add_argument("name")
     bind.add_argument("faceset")
     bind.set_defaults(func=_identity_bind)
+    revoke = isub.add_parser("revoke", parents=[workspace], help="withdraw a performer's consent (takes effect "
+                             "at the next render, preview or training session)")
+    revoke.add_argument("name")
+    revoke.add_argument("--reason", help="why, free text (kept in the withdrawal file)")
+    revoke.set_defaults(func=_identity_revoke)
 
     certs = subparsers.add_parser("certs", help="signing certificates")
     csub = certs.add_subparsers(dest="certs_command", metavar="ACTION", required=True)

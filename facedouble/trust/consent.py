@@ -131,15 +131,63 @@ def bind_faceset(workspace: Path, name: str, faceset_dir: Path) -> ConsentRecord
     faceset_dir = Path(faceset_dir)
     if not faceset_dir.is_dir():
         raise InputError(f"faceset folder not found: {faceset_dir}")
-    record = _validate(load_identity(workspace, name))
+    record = _validate(load_identity(workspace, name), workspace)
     atomic_write_json(faceset_dir / BINDING_FILE, {"version": SCHEMA_VERSION, "identity": record.name,
                                                    "record_hash": record.record_hash})
     return record
 
 
-def _validate(record: ConsentRecord) -> ConsentRecord:
+def _revocation_path(workspace: Path, name: str) -> Path:
+    return workspace / "revocations" / f"{_check_name(name)}.json"
+
+
+def revoke_identity(workspace: Path, name: str, reason: str = "") -> dict[str, Any]:
+    """Withdraw a performer's consent: from now on no binding, training, render or preview uses the record.
+
+    The record itself stays (records are evidence); the withdrawal is a separate file beside it.
+    """
+    workspace = Path(workspace)
+    record = load_identity(workspace, name)
+    path = _revocation_path(workspace, name)
+    if path.exists():
+        raise FacedoubleError(f"consent of {name!r} was already withdrawn ({path})")
+    entry = {"name": record.name, "record_hash": record.record_hash, "revoked": dt.date.today().isoformat(),
+             "reason": reason}
+    atomic_write_json(path, entry)
+    return entry
+
+
+def revocation(workspace: Path, name: str) -> dict[str, Any] | None:
+    """The withdrawal of `name`'s consent, or None; a withdrawal file that cannot be read counts as one."""
+    path = _revocation_path(Path(workspace), name)
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return {"name": name, "revoked": "unknown (unreadable withdrawal file)"}  # fail closed
+
+
+def check_model_consent(consent: dict[str, Any] | None, workspace: Path | None = None) -> ConsentRecord:
+    """Re-check a model's consent against the workspace at use time (every render and preview).
+
+    PolicyError if the model carries none, the record is unknown or changed, expired or withdrawn.
+    """
+    if not consent or not isinstance(consent, dict) or "name" not in consent:
+        raise PolicyError("the model carries no consent record; train it on a source faceset bound to a "
+                          "consent record (`facedouble identity bind`)")
+    workspace = Path(workspace) if workspace is not None else default_workspace()
+    record = load_identity(workspace, str(consent["name"]))
+    if record.record_hash != consent.get("record_hash"):
+        raise PolicyError(f"the model's consent does not match the record {record.name!r} in {workspace}")
+    return _validate(record, workspace)
+
+
+def _validate(record: ConsentRecord, workspace: Path | None = None) -> ConsentRecord:
     if record.expired():
         raise PolicyError(f"consent record {record.name!r} expired on {record.expires}")
+    if workspace is not None and (withdrawn := revocation(workspace, record.name)) is not None:
+        raise PolicyError(f"consent of {record.name!r} was withdrawn on {withdrawn.get('revoked')}")
     release = Path(record.release_path)
     # the release may have moved to an archive; if it is still where it was, it must be unchanged
     if release.is_file() and sha256_file(release) != record.release_sha256:
@@ -164,4 +212,4 @@ def require_consent(faceset_dir: Path, workspace: Path | None = None) -> Consent
     if record.record_hash != bound_hash:
         raise PolicyError(f"consent record {name!r} does not match the one faceset {faceset_dir} "
                           "was bound to")
-    return _validate(record)
+    return _validate(record, workspace)

@@ -18,19 +18,56 @@ from typing import Any
 import numpy as np
 
 from facedouble.errors import PolicyError
-from facedouble.merge.pipeline import FrameContext, MergeHooks, MergeResult
+from facedouble.merge.pipeline import FrameContext, MergeHooks, MergeResult, clip_digest
 from facedouble.trust import c2pa_sign, record
 from facedouble.trust.guard import StreamGuard
 from facedouble.trust.label import apply_label
 from facedouble.trust.watermark import Watermarker
 
 CERTS_DIR = "certs"
+PREVIEW_LABEL = "SYNTHETIC PREVIEW"  # burnt into every preview, whatever --label says (a preview is never unmarked)
+
+
+def check_consent(model: Any, workspace: str | Path | None = None) -> dict[str, Any]:
+    """The model's consent, re-checked against the workspace's record now (the gate of renders and previews).
+
+    PolicyError when the model carries none, or the record is unknown, changed, expired or withdrawn.
+    """
+    from facedouble.trust.consent import check_model_consent
+
+    consent = getattr(model, "consent", None)
+    check_model_consent(consent, Path(workspace) if workspace is not None else None)
+    return consent
+
+
+def render_preview(model: Any, faceset: str | Path, index: int, *, workspace: str | Path | None = None,
+                   config: Any = None, rules: list | None = None, clip: str | Path | None = None,
+                   label: str | None = None) -> np.ndarray:
+    """Frame `index` of the target swapped and marked: the one preview path of the CLI and the studio.
+
+    The same consent check as a render (the model's record in `workspace`, default $FACEDOUBLE_WORKSPACE:
+    unknown, changed, expired or withdrawn is refused), the explicit-content guard on the frame, the
+    invisible watermark in each face (the render's payload for these settings) and the visible label
+    ("SYNTHETIC PREVIEW", or `label` followed by it). Returns the marked RGB uint8 frame; the caller
+    writes or shows it. Raises PolicyError (consent, explicit content) and FacedoubleError (bad input).
+    """
+    from facedouble.config import to_dict
+    from facedouble.merge.pipeline import MergeConfig, load_plan, preview
+
+    check_consent(model, workspace)
+    config = (config or MergeConfig()).validate()
+    plan = load_plan(model, faceset, config, clip)
+    text = f"{label} - {PREVIEW_LABEL}" if label else PREVIEW_LABEL
+    marks = RenderProvenance.for_render(model_hash=model.model_hash, clip=plan.clip, settings=to_dict(config),
+                                        fps=float(plan.fps), frame_count=1, cert=None, key=None, label=text)
+    return preview(model, faceset, index, marks.hooks(), config, rules, clip, plan=plan)
 
 
 def payload_for(model_hash: str, clip: Path, settings: dict[str, Any]) -> int:
-    """Watermark payload id of a render: the same for every shard of it, different between renders."""
-    clip = Path(clip)
-    key = json.dumps([model_hash, clip.name, clip.stat().st_size, settings], sort_keys=True, default=str)
+    """Watermark payload id of a render: the same for every shard of it, different between renders.
+
+    The clip enters by its content digest (a regraded plate of the same size is another render)."""
+    key = json.dumps([model_hash, clip_digest(clip), settings], sort_keys=True, default=str)
     return int(hashlib.sha256(key.encode()).hexdigest()[:4], 16)
 
 
@@ -50,16 +87,19 @@ def find_signer(workspace: Path, cert: str | Path | None, key: str | Path | None
 class RenderProvenance:
     """Guard, watermark, label, record and signature for one render; `hooks()` plugs them into merge."""
 
-    def __init__(self, *, payload_id: int, fps: float, frame_count: int | None, cert: Path, key: Path,
-                 label: str | None = None):
-        self.payload_id, self.cert, self.key, self.label = payload_id, Path(cert), Path(key), label
+    def __init__(self, *, payload_id: int, fps: float, frame_count: int | None, cert: Path | None,
+                 key: Path | None, label: str | None = None):
+        # cert/key None: marks frames only (a preview); finalize then refuses to run unsigned.
+        self.payload_id, self.label = payload_id, label
+        self.cert, self.key = (Path(cert) if cert else None), (Path(key) if key else None)
         self.watermarker = Watermarker(payload_id, fps=fps)
         self.guard = StreamGuard(fps, frame_count, "merge output")
         self._record: dict[str, Any] | None = None
 
     @classmethod
     def for_render(cls, *, model_hash: str, clip: Path, settings: dict[str, Any], fps: float,
-                   frame_count: int | None, cert: Path, key: Path, label: str | None = None) -> RenderProvenance:
+                   frame_count: int | None, cert: Path | None, key: Path | None,
+                   label: str | None = None) -> RenderProvenance:
         """Provenance of the render of `clip` with this model and settings (the same payload in every shard)."""
         return cls(payload_id=payload_for(model_hash, clip, settings), fps=fps, frame_count=frame_count,
                    cert=cert, key=key, label=label)
@@ -98,6 +138,8 @@ class RenderProvenance:
 
     def finalize(self, result: MergeResult) -> None:
         """Record beside and inside every output, then sign each one (last)."""
+        if self.cert is None or self.key is None:
+            raise PolicyError("every render is C2PA-signed: no signing certificate/key given")
         rec = self.record(result)
         signed: list[Path] = []
         if result.outputs.video is not None:  # the record is already in its metadata

@@ -46,8 +46,17 @@ def consented(swapper):
 def signing_workspace(tmp_path, monkeypatch):
     """A workspace with a test signer (`certs init`), made the CLI's default workspace."""
     from facedouble.trust.c2pa_sign import init_test_ca
+    from facedouble.trust.consent import add_identity
 
     workspace = tmp_path / "ws"
     init_test_ca(workspace / "certs")
+    # merge re-checks the model's consent against the workspace's record: the stand-in carries this one.
+    release = tmp_path / "release.txt"
+    release.write_text("signed release of the test performer\n")
+    record = add_identity(workspace, CONSENT["name"], release)
+    from tests.merge import conftest as imported  # tests import `consented` as tests.merge.conftest
+
+    for consent in {id(CONSENT): CONSENT, id(imported.CONSENT): imported.CONSENT}.values():
+        monkeypatch.setitem(consent, "record_hash", record.record_hash)
     monkeypatch.setenv("FACEDOUBLE_WORKSPACE", str(workspace))
     return workspace

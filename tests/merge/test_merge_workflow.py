@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from facedouble.errors import FacedoubleError
+from facedouble.errors import FacedoubleError, PolicyError
 from facedouble.io.video import open_source
 from facedouble.merge.overrides import OverrideRule, load_overrides
 from facedouble.merge.pipeline import MergeConfig, MergeHooks, Outputs, finalize, merge, preview
@@ -57,9 +57,14 @@ def test_override_sidecar_json_and_errors(tmp_path):
 
 
 def test_preview_matches_the_full_render(target, single, tmp_path):
-    png = preview(ShiftSwapper(96), target[0], 12, tmp_path / "p.png", CONFIG)
+    # The hooks are the caller's (render_preview brings the marks); an identity hook shows the swap alone.
+    seen = []
+    hooks = MergeHooks(post_composite=[lambda ctx: seen.append(ctx.index)])
+    image = preview(ShiftSwapper(96), target[0], 12, hooks, CONFIG)
     full = cv2.imread(str(single[1].png_dir / "000012.png"))
-    assert np.array_equal(cv2.imread(str(png)), full)
+    assert seen == [12] and np.array_equal(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), full)
+    with pytest.raises(PolicyError, match="must be marked"):
+        preview(ShiftSwapper(96), target[0], 12, MergeHooks(), CONFIG)
 
 
 def test_shards_then_concat_equal_a_single_run(target, single, tmp_path):
@@ -168,7 +173,13 @@ def test_cli_refuses_a_model_without_consent_and_a_render_without_a_signer(targe
     out = tmp_path / "o.mp4"
     assert cli.main(["merge", "--model", "m", "--target", str(target[0]), "--out", str(out)]) == PolicyError.exit_code
     assert "no consent record" in capsys.readouterr().err
-    monkeypatch.setattr(model_module, "load_model", lambda path, **options: consented(ShiftSwapper(96)))
+    from facedouble.trust.consent import add_identity
+
+    (tmp_path / "release.txt").write_text("signed\n")
+    record = add_identity(tmp_path / "empty-ws", "test-performer", tmp_path / "release.txt")  # consent, no signer
+    model = ShiftSwapper(96)
+    model.consent = {"name": record.name, "record_hash": record.record_hash}
+    monkeypatch.setattr(model_module, "load_model", lambda path, **options: model)
     assert cli.main(["merge", "--model", "m", "--target", str(target[0]), "--out", str(out)]) == PolicyError.exit_code
     assert "certs init" in capsys.readouterr().err
     assert not out.exists()

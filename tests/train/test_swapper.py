@@ -126,7 +126,7 @@ def test_onnx_export_every_architecture(arch: str, opts: str, tmp_path: Path) ->
     cfg = ModelConfig(arch=arch, opts=opts, resolution=64, ae_dims=32, e_dims=8, d_dims=8, d_mask_dims=4)
     torch.manual_seed(0)
     model = build_model(cfg)
-    state = {"model": to_dict(cfg), "train": {}, "iteration": 0, "consent": None}
+    state = {"model": to_dict(cfg), "train": {}, "iteration": 0, "consent": {"name": "t", "record_hash": "ab" * 32}}
     ck.save_checkpoint(tmp_path / "m", model.state_dict(), {}, state)
     info = export_onnx(tmp_path / "m", tmp_path / "m.onnx")
     assert info["max_abs_diff"] < 1e-3
