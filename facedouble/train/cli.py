@@ -130,11 +130,23 @@ def run_train(args: argparse.Namespace) -> int:
     train_over = {k: v for k, v in given.items() if k in TRAIN_FLAGS}
     trainer = Trainer.create(args.model, args.src, args.dst, args.preset, model_over, train_over,
                              args.workspace)
-    summary = trainer.run()
+    try:
+        summary = trainer.run()
+    finally:
+        end_process_group()
     if trainer.rank == 0:
         print(f"trained to iteration {summary['iteration']} ({summary['iterations']} this session, "
               f"{summary['samples_per_s']:.1f} samples/s); model in {args.model}")
     return 0
+
+
+def end_process_group() -> None:
+    """Tear down torchrun's process group before exit: a gloo group left alive can abort a rank at exit
+    ("terminate called without an active exception") after the work is done."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()  # no barrier: after a failure on one rank it would hang the others
 
 
 def model_info(model_dir: Path) -> dict[str, Any]:

@@ -86,14 +86,19 @@ def test_real_grid_shot_in_3_chunks_renders_a_signed_marked_video(tmp_path, grid
     from facedouble.train import checkpoint as ck
     from facedouble.train.models.presets import build_model, preset
     from facedouble.trust.c2pa_sign import init_test_ca
+    from facedouble.trust.consent import add_identity
 
     openjd = Path(sys.executable).parent / "openjd"
     if not openjd.exists():
         pytest.skip("openjd-cli not installed (requirements-dev.txt)")
     cfg = preset("tiny")
     torch.manual_seed(0)
+    # merge re-checks the model's consent against the workspace's record at render time
+    release = tmp_path / "release.txt"
+    release.write_text("signed release of the test performer\n")
+    record = add_identity(tmp_path / "ws", "test-performer", release)
     state = {"model": to_dict(cfg), "train": {}, "iteration": 1,
-             "consent": {"name": "test-performer", "record_hash": "ab" * 32}}
+             "consent": {"name": record.name, "record_hash": record.record_hash}}
     ck.save_checkpoint(tmp_path / "model", build_model(cfg).state_dict(), {}, state)
     init_test_ca(tmp_path / "ws" / "certs")
     root = Path(__file__).resolve().parents[2]
