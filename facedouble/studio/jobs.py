@@ -107,12 +107,9 @@ class JobRunner:
         if sup:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(sup, signal.SIGTERM)
-        deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline:
-            record = self.get(job_id)
-            if record["state"] in FINAL_STATES or record["state"] == "lost":
-                return record
-            time.sleep(0.1)
+        record = self.wait(job_id, wait_s)
+        if record["state"] in FINAL_STATES or record["state"] == "lost":
+            return record
         if sup:  # it did not stop in time: take the whole process group down
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(sup, signal.SIGKILL)
