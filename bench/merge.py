@@ -34,7 +34,7 @@ import numpy as np
 from pathlib import Path
 from facedouble.merge.pipeline import MergeConfig, Outputs, merge
 from facedouble.merge.model import load_model
-from facedouble.merge.standin import ShiftSwapper
+from tests.standin import ShiftSwapper
 import torch
 torch.set_num_threads(int(sys.argv[4]))
 kind, conv = sys.argv[3], sys.argv[5]
@@ -89,7 +89,7 @@ def random_model(preset_name: str, folder: Path) -> Path:
     import torch
 
     from facedouble.config import to_dict
-    from facedouble.train import checkpoint as ck
+    from facedouble.nn import checkpoint as ck
     from facedouble.train.models.presets import build_model, preset
 
     torch.manual_seed(0)
@@ -112,8 +112,9 @@ def flicker_table(tmp_path: Path, stems: tuple[str, ...] = ("bbaf2n", "lbbc2a", 
     from bench.common import GRID_DIR
     from facedouble.extract.pipeline import ExtractConfig, extract
     from facedouble.faceset import Faceset
-    from facedouble.merge.pipeline import MergeConfig, Outputs, merge
-    from facedouble.merge.standin import StaticFaceSwapper
+    from facedouble.merge.pipeline import MergeConfig, Outputs
+    from tests.standin import StaticFaceSwapper
+    from tests.standin import merge_unmarked as merge
 
     src = tmp_path / "src"
     extract(GRID_DIR / "pwij3p.mpg", src, ExtractConfig(size=128, progress=False))
@@ -123,8 +124,8 @@ def flicker_table(tmp_path: Path, stems: tuple[str, ...] = ("bbaf2n", "lbbc2a", 
     for stem in stems:
         target = tmp_path / f"target_{stem}"
         extract(GRID_DIR / f"{stem}.mpg", target, ExtractConfig(size=64, progress=False))
-        figures = [merge(model, target, Outputs(png_dir=tmp_path / f"flk_{stem}_{sigma}"), MergeConfig(smooth=sigma),
-                         progress=False).flicker for sigma in (0.0, 1.0, 2.0)]
+        figures = [merge(model, target, Outputs(png_dir=tmp_path / f"flk_{stem}_{sigma}"),
+                         MergeConfig(transform_smooth=sigma), progress=False).flicker for sigma in (0.0, 1.0, 2.0)]
         rows.append(f"| {stem} | " + " | ".join(f"{f:.3f}" for f in figures) + " |")
     return rows
 

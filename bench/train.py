@@ -25,8 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from facedouble.nn.precision import native_bf16
 from facedouble.runtime import tune_process
-from facedouble.train.precision import native_bf16
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = ROOT.parent / "shared" / "data" / "grid"

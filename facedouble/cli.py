@@ -17,7 +17,7 @@ from facedouble.runtime import tune_process
 tune_process()
 
 from facedouble import __version__  # noqa: E402 (after tune_process, on purpose)
-from facedouble.errors import FacedoubleError  # noqa: E402
+from facedouble.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, FacedoubleError  # noqa: E402
 from facedouble.log import get_logger, setup_logging  # noqa: E402
 
 # Stage modules, in pipeline order. Each has a `register(subparsers)` function.
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"facedouble {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    stages = []
     for name in STAGE_MODULES:
         try:
             module = importlib.import_module(name)
@@ -55,7 +56,37 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(subparsers)
+        if getattr(module, "CONFIG", None) is not None:
+            stages.append(module.CONFIG)
+    _register_config(subparsers, stages)
     return parser
+
+
+def _register_config(subparsers: argparse._SubParsersAction, stages: list) -> None:
+    """`facedouble config show STAGE [--config FILE] [--set K=V] [flags]`: the effective settings as TOML."""
+    from facedouble.config import add_config_args
+
+    p = subparsers.add_parser("config", help="show a stage's effective settings (TOML)",
+                              description="Every stage loads its settings the same way: dataclass defaults, "
+                              "then --config FILE (TOML), then --set KEY=VALUE, then its flags.")
+    sub = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    show = sub.add_parser("show", help="print the settings a stage would run with, as TOML --config reads back")
+    ssub = show.add_subparsers(dest="stage", metavar="STAGE", required=True)
+    for stage in stages:
+        s = ssub.add_parser(stage.name, help=stage.help)
+        add_config_args(s, stage.name)
+        stage.add_flags(s)
+        s.set_defaults(func=_config_show, stage_config=stage)
+
+
+def _config_show(args: argparse.Namespace) -> int:
+    from facedouble.config import to_toml
+
+    text = to_toml(args.stage_config.effective(args))  # errors before any output
+    order = f"defaults < {args.config} < --set < flags" if args.config else "defaults < --set < flags"
+    print(f"# facedouble {args.stage}: effective settings ({order})")
+    print(text, end="")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -65,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.verbose)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
+        return EXIT_USAGE
     try:
         result = args.func(args)
     except FacedoubleError as exc:
@@ -76,7 +107,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"facedouble {args.command}: interrupted; finished work is kept, re-run to resume",
               file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug or a crash below us: one line and its own code, never 1 (verify's "unmarked")
+        if args.verbose:
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"facedouble {args.command}: internal error: {type(exc).__name__}: {first} (run with -v for the "
+              "traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
     return int(result or 0)
 
 

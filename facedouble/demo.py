@@ -43,9 +43,9 @@ def run(args: argparse.Namespace) -> int:
     """Run the demo and print where the results are."""
     from facedouble.config import to_dict
     from facedouble.merge import pipeline
+    from facedouble.nn.checkpoint import has_checkpoint
     from facedouble.report.build import ReportConfig, build_report
     from facedouble.report.html import write_report
-    from facedouble.train.checkpoint import has_checkpoint
     from facedouble.train.swapper import load_swapper
     from facedouble.train.trainer import Trainer
     from facedouble.trust import consent
@@ -93,12 +93,13 @@ def run(args: argparse.Namespace) -> int:
     config = pipeline.MergeConfig()
     plan = pipeline.load_plan(model, dst_faces, config, target)
     provenance = RenderProvenance.for_render(model_hash=model.model_hash, clip=plan.clip, settings=to_dict(config),
-                                             fps=float(plan.fps), frame_count=plan.frame_count, cert=cert, key=key)
+                                             fps=float(plan.fps), frame_count=plan.frame_count, cert=cert, key=key,
+                                             workspace=workspace)
     result = pipeline.merge(model, dst_faces, pipeline.Outputs(video=render), config, clip=target,
                             hooks=provenance.hooks(), plan=plan)
 
     step("5/6 verify")
-    verdict = verify_file(render)
+    verdict = verify_file(render, workspace=workspace)
     (out / "verify.json").write_text(json.dumps(verdict, indent=2, default=str), encoding="utf-8")
 
     step("6/6 quality report")

@@ -1,6 +1,6 @@
 """Dev-time tool: mean-face template for alignment by generalized Procrustes analysis on GRID.
 
-Prints TEMPLATE_17_67 for facedouble/extract/template.py: points 17-67 of the mean shape, scaled and
+Prints TEMPLATE_17_67 for facedouble/face/template.py: points 17-67 of the mean shape, scaled and
 shifted so the points span the unit square horizontally and brow-top to the lowest lip point vertically.
 """
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from facedouble.extract.align import umeyama
 from facedouble.extract.detectors import get_detector
 from facedouble.extract.landmarks import FaceMeshLandmarker
+from facedouble.face.align import umeyama
 from facedouble.io.video import open_source
 
 detector, mesher = get_detector("retinaface"), FaceMeshLandmarker()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from facedouble.config import load_toml
+from facedouble.config import StageConfig, add_config_args, config_from_args, retire_flag, show_defaults
 from facedouble.extract.detectors import DETECTORS
-from facedouble.extract.facetypes import FACE_TYPES
 from facedouble.extract.landmarks import LANDMARKERS
-from facedouble.extract.pipeline import REPORT_FILE, ExtractConfig, extract
+from facedouble.extract.pipeline import REPORT_FILE, ExtractConfig
+from facedouble.face.types import FACE_TYPES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,30 +20,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "identity embedding) embedded. Re-running the same command resumes an interrupted run.")
     p.add_argument("input", help="video file or folder of images")
     p.add_argument("output", help="faceset folder to create or resume")
-    p.add_argument("--config", help="TOML file with extract settings (flags override it)")
-    p.add_argument("--face-type", choices=list(FACE_TYPES), help="crop coverage (default full)")
-    p.add_argument("--size", type=int, help="aligned face size in pixels (default 256)")
-    p.add_argument("--detector", choices=list(DETECTORS), help="face detector (default retinaface)")
-    p.add_argument("--landmarks", choices=list(LANDMARKERS), help="landmark model (default mediapipe)")
-    p.add_argument("--format", dest="image_format", choices=["png", "jpg"], help="face image format (default png)")
-    p.add_argument("--jpeg-quality", type=int, help="JPEG quality (default 95)")
-    p.add_argument("--every-nth", type=int, help="analyse every Nth frame (default 1)")
-    p.add_argument("--detect-every", type=int, help="run the detector at least every N frames (default 8)")
-    p.add_argument("--max-gap", type=int, help="fill up to N missed frames inside a track (default 5)")
-    p.add_argument("--smooth", type=float, help="landmark smoothing sigma in frames, 0 = off (default 0)")
-    p.add_argument("--embed-every", type=int, help="identity embedding on every Nth face of a track (default 25)")
+    add_config_args(p, "extract")
+    add_config_flags(p)
+    p.set_defaults(func=run)
+
+
+def add_config_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of ExtractConfig's settings (also used by `facedouble config show extract`)."""
+    p.add_argument("--face-type", choices=list(FACE_TYPES), help="crop coverage")
+    p.add_argument("--size", type=int, help="aligned face size in pixels")
+    p.add_argument("--detector", choices=list(DETECTORS), help="face detector")
+    p.add_argument("--landmarks", choices=list(LANDMARKERS), help="landmark model")
+    p.add_argument("--format", dest="image_format", choices=["png", "jpg"], help="face image format")
+    p.add_argument("--jpeg-quality", type=int, help="JPEG quality")
+    p.add_argument("--every-nth", type=int, help="analyse every Nth frame")
+    p.add_argument("--detect-every", type=int, help="run the detector at least every N frames")
+    p.add_argument("--max-gap", type=int, help="fill up to N missed frames inside a track")
+    p.add_argument("--landmark-smooth", type=float, metavar="SIGMA",
+                   help="Gaussian smoothing of the landmarks along each track, sigma in frames, 0 = off")
+    retire_flag(p, "--smooth", "--landmark-smooth", "extract smooths landmarks; merge's --transform-smooth "
+                "smooths the face transforms")
+    p.add_argument("--embed-every", type=int, help="identity embedding on every Nth face of a track")
     p.add_argument("--reference", help="image or faceset of the wanted person: other faces are skipped")
-    p.add_argument("--reference-threshold", type=float, help="max identity distance to the reference (0.6)")
+    p.add_argument("--reference-threshold", type=float, help="max identity distance to the reference")
     p.add_argument("--debug", action="store_true", default=None, help="also write frames with landmarks to _debug/")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bars")
-    p.set_defaults(func=run)
+    show_defaults(p, ExtractConfig())
+
+
+def effective(args: argparse.Namespace) -> dict:
+    """The extract settings this command line gives (TOML, --set, flags), validated."""
+    return {"": config_from_args(ExtractConfig, args)}
+
+
+CONFIG = StageConfig("extract", add_config_flags, effective, "extract settings (ExtractConfig)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run extraction and print the run report."""
-    keys = [f.name for f in ExtractConfig.__dataclass_fields__.values()]
-    cfg = load_toml(ExtractConfig, args.config, {k: getattr(args, k, None) for k in keys})
-    report = extract(args.input, args.output, cfg)
+    from facedouble import api
+
+    report = api.extract(args.input, args.output, config_from_args(ExtractConfig, args))
     print(f"frames read        {report.frames_read}")
     print(f"frames analysed    {report.frames_analysed}")
     print(f"faces written      {report.faces_written} (interpolated {report.faces_interpolated}, "

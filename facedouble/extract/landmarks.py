@@ -37,12 +37,6 @@ _A = np.array([a for a, _, _ in MESH_TO_68_BLEND])
 _B = np.array([b for _, b, _ in MESH_TO_68_BLEND])
 _T = np.array([t for _, _, t in MESH_TO_68_BLEND])[:, None]
 
-# The face-oval silhouette of the mesh, in order (covers the forehead, unlike the 68-point hull).
-FACE_OVAL: tuple[int, ...] = (
-    10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152, 148,
-    176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109,
-)
-
 CROP_SIZE = 256
 CROP_SCALE = 1.9  # crop side / inter-feature extent: room for the whole head, like MediaPipe's own ROI
 

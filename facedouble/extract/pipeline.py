@@ -23,28 +23,32 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import ClassVar
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
 from facedouble.errors import FacedoubleError, InputError, PolicyError
-from facedouble.extract.align import face_transform, invert, transform_points, warp_face
 from facedouble.extract.detectors import get_detector
-from facedouble.extract.facetypes import FACE_TYPES
 from facedouble.extract.identity import SAME_PERSON_DISTANCE, IdentityEmbedder, distance
 from facedouble.extract.landmarks import get_landmarker
-from facedouble.extract.track import FaceObs, fill_gaps, iou, landmark_box, largest_face, smooth_tracks
+from facedouble.extract.track import FaceObs, fill_gaps, landmark_box, largest_face, smooth_tracks
+from facedouble.face.align import face_transform, invert, transform_points, warp_face
+from facedouble.face.box import iou
+from facedouble.face.types import FACE_TYPES
 from facedouble.faceset.meta import META_KEY, FaceMeta, write_face
 from facedouble.faceset.store import Faceset
 from facedouble.io import imagemeta
 from facedouble.io.atomic import atomic_write_json
+from facedouble.io.lock import OutputLock
 from facedouble.io.video import Frame, FrameSource, open_source
 from facedouble.log import get_logger
 from facedouble.trust.guard import StreamGuard
 
 log = get_logger(__name__)
 REPORT_FILE = "extract-report.json"
+LOCK_FILE = ".extract.lock"
 
 
 @dataclasses.dataclass
@@ -60,7 +64,7 @@ class ExtractConfig:
     every_nth: int = 1  # analyse every Nth frame
     detect_every: int = 8  # re-run the detector at least this often while tracking holds
     max_gap: int = 5  # missed frames between two hits that are filled by interpolation
-    smooth: float = 0.0  # landmark smoothing sigma in frames (0 = off)
+    landmark_smooth: float = 0.0  # landmark smoothing sigma along each track, in frames (0 = off)
     # Identity embedding on every Nth face of a track: dlib's ResNet costs ~40-80 ms a face on a CPU core.
     embed_every: int = 25
     reference: str | None = None  # image or faceset: keep only faces of this person
@@ -69,8 +73,17 @@ class ExtractConfig:
     debug: bool = False  # also write frames with landmarks drawn to _debug/
     progress: bool = True
 
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {"smooth": "landmark_smooth"}  # issue 18: one vocabulary
+
+    @property
+    def smooth(self) -> float:
+        """The landmark smoothing sigma (the tracker's name for it)."""
+        return self.landmark_smooth
+
     def validate(self) -> None:
         """Raise FacedoubleError for settings that cannot work."""
+        if not 0 <= self.landmark_smooth <= 10:
+            raise FacedoubleError(f"landmark_smooth must be 0..10 frames, got {self.landmark_smooth}")
         if self.face_type not in FACE_TYPES:
             raise FacedoubleError(f"unknown face type {self.face_type!r}; choose from {', '.join(FACE_TYPES)}")
         if not 32 <= self.size <= 2048:
@@ -376,6 +389,8 @@ def extract(source: str | Path, out_dir: str | Path, cfg: ExtractConfig | None =
     track_seen: dict[int, int] = {}
     guard = StreamGuard(src.info.fps, src.info.frame_count, f"input {source}")
     written: list[Path] = []
+    # one extract per faceset folder (a second one stops with a one-line error); refuses a read-only folder
+    lock = OutputLock(out_dir / LOCK_FILE, "extract")
     pool = ThreadPoolExecutor(max_workers=2)
     pending: list[Future] = []
     try:
@@ -415,6 +430,7 @@ def extract(source: str | Path, out_dir: str | Path, cfg: ExtractConfig | None =
         raise InputError(f"{exc}; the {removed} faces extracted from its readable part were removed") from None
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        lock.release()
     report.frames_read, report.frames_analysed, report.shot_cuts = (
         stats.frames_read, stats.frames_analysed, stats.shot_cuts)
     if not report.tracks:

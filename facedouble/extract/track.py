@@ -34,15 +34,6 @@ def largest_face(faces: list[FaceObs]) -> FaceObs:
     return max(faces, key=lambda o: float(np.ptp(o.landmarks, 0).prod()))
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two x0, y0, x1, y1 boxes."""
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def fill_gaps(observations: list[FaceObs], max_gap: int) -> list[FaceObs]:
     """Add interpolated observations for runs of at most `max_gap` missing frames inside each track."""
     by_track: dict[int, list[FaceObs]] = {}

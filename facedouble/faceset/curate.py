@@ -28,16 +28,13 @@ class SortResult:
     rejected: list[Path]
 
 
-def _context(fs: Faceset, metric: str, reference: str | None) -> dict:
+def _context(fs: Faceset, metric: str, reference: np.ndarray | None) -> dict:
     ctx: dict = {}
     if metric == "histogram":
         ctx["mean_histogram"] = np.mean([_histogram(fs.load(p)[0]) for p in fs.paths()], 0)
     if metric == "identity":
-        if reference:
-            from facedouble.extract.identity import IdentityEmbedder
-            from facedouble.extract.pipeline import reference_embedding
-
-            ctx["reference_embedding"] = reference_embedding(reference, IdentityEmbedder())
+        if reference is not None:
+            ctx["reference_embedding"] = np.asarray(reference, np.float64)
         else:
             embeddings = [m.embedding for _, m in fs.metas() if m.embedding is not None]
             if not embeddings:
@@ -46,9 +43,14 @@ def _context(fs: Faceset, metric: str, reference: str | None) -> dict:
     return ctx
 
 
-def score_faceset(folder: str | Path, metric: str, reference: str | None = None,
+def score_faceset(folder: str | Path, metric: str, reference: np.ndarray | None = None,
                   progress: bool = True) -> list[tuple[Path, float]]:
-    """(path, value) of every face for `metric`, ordered best first (faces without a value last)."""
+    """(path, value) of every face for `metric`, ordered best first (faces without a value last).
+
+    `reference`: for `identity`, the embedding distances are measured to (None: the set's median). The
+    embedding of an image, clip or other faceset comes from the extract stage
+    (facedouble.extract.pipeline.reference_embedding; facedouble.api.sort_faceset takes a path).
+    """
     if metric not in METRICS:
         raise FacedoubleError(f"unknown metric {metric!r}; choose from {', '.join(METRICS)}")
     fs = Faceset(folder)
@@ -65,7 +67,7 @@ def score_faceset(folder: str | Path, metric: str, reference: str | None = None,
 
 
 def sort_faceset(folder: str | Path, metric: str, *, minimum: float | None = None, maximum: float | None = None,
-                 reject_worst: float = 0.0, reference: str | None = None, dry_run: bool = False,
+                 reject_worst: float = 0.0, reference: np.ndarray | None = None, dry_run: bool = False,
                  progress: bool = True) -> SortResult:
     """Rank faces by `metric` and move those outside [minimum, maximum] or in the worst share to _rejected/."""
     if not 0 <= reject_worst < 100:
@@ -158,7 +160,6 @@ def faceset_stats(folder: str | Path) -> dict:
         "sizes": sorted({m.size for _, m in metas}),
         "interpolated": sum(m.interpolated for _, m in metas),
         "with_embedding": sum(m.embedding is not None for _, m in metas),
-        "identity": sorted({m.identity for _, m in metas if m.identity}),
     }
     for metric in ("blur", "yaw", "pitch", "brightness"):
         values = np.array([v for _, v in score_faceset(folder, metric, progress=False)])

@@ -2,7 +2,9 @@
 
 Coordinates are floats in pixels. `transform` maps source-frame pixels to aligned-face pixels (2x3
 affine, similarity); `inverse` maps back, so merge can paste a face with sub-pixel accuracy.
-v2 adds the optional `labels` (hand-drawn include/exclude mask polygons, facedouble.mask.labels).
+v2 adds the optional `labels` (hand-drawn include/exclude mask polygons, facedouble.faceset.labels) and the
+optional `xseg` (the mask a trained segmenter predicted, facedouble.mask.segmenter.apply; files without it
+read unchanged).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from facedouble.errors import InputError
+from facedouble.face.types import FACE_TYPES
+from facedouble.faceset.labels import FaceLabels
 from facedouble.io import imagemeta
 from facedouble.io.atomic import atomic_write_bytes
 
@@ -23,6 +27,9 @@ SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)  # v1 = v2 without labels
 META_KEY = "facedouble.face"
 MAX_META_BYTES = 2_000_000
+# Fields older files carry and this build ignores: `identity` (always null; a faceset's consent binding is
+# the binding file of facedouble.trust.consent, not a field of each face).
+RETIRED_FIELDS = frozenset({"identity"})
 
 
 @dataclasses.dataclass
@@ -45,8 +52,8 @@ class FaceMeta:
     mesh: np.ndarray | None = None  # (N, 2) dense mesh in source-frame pixels
     embedding: np.ndarray | None = None  # (128,) identity embedding
     interpolated: bool = False  # filled from neighbouring frames, not detected
-    identity: str | None = None  # consent-record name the faceset is bound to, if any
-    labels: Any = None  # facedouble.mask.labels.FaceLabels | None (v2), aligned-face pixels
+    labels: FaceLabels | None = None  # (v2) hand-drawn mask polygons, aligned-face pixels
+    xseg: dict[str, str] | None = None  # segmenter mask (`mask apply`): {"png": base64 grey PNG, "model": id}
     version: int = SCHEMA_VERSION
 
     def to_json(self) -> str:
@@ -84,7 +91,7 @@ class FaceMeta:
             raise InputError(f"unsupported face metadata version {version!r} (this build reads "
                              f"{', '.join(map(str, READABLE_VERSIONS))})")
         names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(raw) - names
+        unknown = set(raw) - names - RETIRED_FIELDS
         if unknown:
             raise InputError(f"face metadata has unknown field(s): {', '.join(sorted(unknown))}")
         required = {f.name for f in dataclasses.fields(cls)
@@ -123,8 +130,6 @@ class FaceMeta:
         if not (isinstance(frame_size, list) and len(frame_size) == 2 and all(
                 isinstance(v, int) and v > 0 for v in frame_size)):
             raise InputError("face metadata field 'frame_size' must be [width, height]")
-        from facedouble.extract.facetypes import FACE_TYPES
-
         face_type = scalar("face_type", str)
         if face_type not in FACE_TYPES:
             raise InputError(f"face metadata has unknown face type {face_type!r}")
@@ -135,12 +140,18 @@ class FaceMeta:
         if raw.get("labels") is not None:
             if version < 2:
                 raise InputError("face metadata v1 cannot carry labels")
-            from facedouble.mask.labels import FaceLabels
-
             try:
                 labels = FaceLabels.from_dict(raw["labels"], size=size)
             except InputError as exc:
                 raise InputError(f"face metadata field 'labels': {exc}") from None
+        xseg = None
+        if raw.get("xseg") is not None:
+            from facedouble.faceset.xseg import validate_encoded  # cv2 is loaded only for faces with a mask
+
+            try:
+                xseg = validate_encoded(raw["xseg"], size)
+            except InputError as exc:
+                raise InputError(f"face metadata field 'xseg': {exc}") from None
         return cls(
             source=scalar("source", str), frame_index=scalar("frame_index", int),
             timestamp=scalar("timestamp", float), track_id=scalar("track_id", int), face_type=face_type,
@@ -149,8 +160,8 @@ class FaceMeta:
             transform=array("transform", (2, 3)), inverse=array("inverse", (2, 3)),
             detector=scalar("detector", str), score=scalar("score", float),
             mesh=array("mesh", (None, 2), optional=True), embedding=array("embedding", (None,), optional=True),
-            interpolated=bool(raw.get("interpolated", False)), identity=scalar("identity", str, optional=True),
-            labels=labels,
+            interpolated=bool(raw.get("interpolated", False)),
+            labels=labels, xseg=xseg,
         )
 
 
@@ -203,3 +214,19 @@ def read_face(path: str | Path) -> tuple[np.ndarray, FaceMeta]:
     if image is None:
         raise InputError(f"{path}: image data is corrupt")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), meta
+
+
+def read_labels(face_png: str | Path) -> FaceLabels | None:
+    """The labels stored in a face image, or None if it has none."""
+    return read_meta(face_png).labels
+
+
+def write_labels(face_png: str | Path, labels: FaceLabels | None) -> None:
+    """Store (or with None, clear) labels in a face image atomically; pixels and other metadata stay as they are."""
+    path = Path(face_png)
+    data = path.read_bytes()
+    meta = _meta_from_bytes(data, path)
+    meta.labels = None if labels is None else labels.validate(size=meta.size)
+    meta.version = SCHEMA_VERSION
+    # re-embed the metadata only: the image bytes are not decoded or re-encoded (no JPEG generation loss)
+    atomic_write_bytes(path, imagemeta.set_text(data, META_KEY, meta.to_json()))

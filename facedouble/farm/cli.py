@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from facedouble.config import add_workspace_arg, retire_flag
 from facedouble.errors import FacedoubleError
 
 
@@ -23,14 +24,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="trained model folder")
     p.add_argument("--out", required=True, help="final render (.mp4/.mov/.mkv or PNG folder) on shared storage")
     p.add_argument("--faceset", help="target faceset folder to extract into (default OUT's folder/SHOT.faceset)")
-    p.add_argument("--workspace", help="workspace with consent records and certs/ (default $FACEDOUBLE_WORKSPACE "
-                   "or ./facedouble-workspace)")
+    add_workspace_arg(p, "every task reads consent and certs/ there")
     p.add_argument("--chunks", type=int, default=3, help="merge tasks (default 3)")
     p.add_argument("--segment-frames", type=int, help="frames per merge segment (default merge's 50); each chunk "
                    "renders whole segments, so a clip needs at least CHUNKS segments")
     p.add_argument("--size", type=int, help="extract size (default: the model's resolution)")
     p.add_argument("--face-type", help="extract face type (default: the model's)")
-    p.add_argument("--config", help="merge settings TOML passed to every chunk")
+    p.add_argument("--merge-config", metavar="FILE", help="merge settings TOML passed to every chunk (merge --config)")
+    retire_flag(p, "--config", "--merge-config", "farm passes this TOML to every merge chunk")
     p.add_argument("--label", help='visible label burnt into every frame, e.g. "SYNTHETIC"')
     p.add_argument("--executable", default="facedouble", help="facedouble command on the workers")
     p.add_argument("--bundle", required=True, help="folder to write the job bundle into")
@@ -39,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _model_face(model: Path) -> tuple[int, str]:
     """The model's resolution and face type, which the extracted faceset must match."""
-    from facedouble.train import checkpoint as ck
+    from facedouble.nn import checkpoint as ck
 
     state = ck.load_checkpoint(model, with_optimizer=False).state["model"]
     return int(state["resolution"]), str(state.get("face_type", "full"))
@@ -61,7 +62,7 @@ def run_openjd(args: argparse.Namespace) -> int:
                   faceset=Path(args.faceset).resolve() if args.faceset else out.parent / f"{args.shot}.faceset",
                   workspace=(Path(args.workspace) if args.workspace else default_workspace()).resolve(),
                   chunks=args.chunks, size=size, face_type=face_type,
-                  merge_config=Path(args.config).resolve() if args.config else None, label=args.label,
+                  merge_config=Path(args.merge_config).resolve() if args.merge_config else None, label=args.label,
                   segment_frames=args.segment_frames, executable=args.executable)
     template = write_bundle(job, args.bundle)
     print(f"job bundle         {template.parent} ({job.chunks} merge chunks)")

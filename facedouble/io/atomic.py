@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -10,13 +11,32 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from facedouble.errors import FacedoubleError
+
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def storage_error(path: str | os.PathLike[str], exc: OSError) -> FacedoubleError | None:
+    """The one-line error for a full or read-only disk while writing `path`; None for other OS errors."""
+    if exc.errno in _FULL:
+        return FacedoubleError(f"no space left on the device writing {path}; finished work is kept, "
+                               "free some space and re-run to resume")
+    if exc.errno == errno.EROFS:
+        return FacedoubleError(f"cannot write {path}: the file system is read-only")
+    return None
+
 
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     """Open a binary temp file beside `path`; it replaces `path` only if the block finishes."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        if (error := storage_error(path, exc)) is not None:
+            raise error from None
+        raise
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
         with os.fdopen(fd, "wb") as handle:
@@ -24,9 +44,11 @@ def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and (error := storage_error(path, exc)) is not None:
+            raise error from None  # the target keeps its previous content; the temp file is gone
         raise
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,9 @@ import numpy as np
 from facedouble.errors import InputError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+# Largest frame accepted (about 12K x 10K): a crafted header announcing 16k x 16k or more is refused before
+# a decoder allocates gigabytes for it (OpenCV's own cap is 2^30 pixels, 3 GiB of RGB).
+MAX_PIXELS = 120_000_000
 
 
 @dataclasses.dataclass
@@ -39,6 +41,7 @@ class SourceInfo:
     fps: float | None
     frame_count: int | None
     has_audio: bool
+    rotation: int = 0  # display rotation (degrees counter-clockwise) applied to every frame; 0, 90, 180, 270
 
 
 def _av_error_message(path: Path, exc: Exception) -> str:
@@ -73,7 +76,10 @@ class FrameSource:
     def _read_image(path: Path) -> np.ndarray:
         import cv2
 
+        from facedouble.io.imageheader import check_image_size
+
         data = np.fromfile(path, dtype=np.uint8)
+        check_image_size(data[:1 << 16].tobytes(), path, MAX_PIXELS)  # from the header, before decoding
         image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
         if image is None:
             raise InputError(f"cannot read image {path}")
@@ -97,11 +103,22 @@ class FrameSource:
                     duration = container.duration / 1_000_000
                 frames = stream.frames or (round(duration * fps) if duration and fps else None)
                 self._declared_duration = duration
-                return SourceInfo(str(self.path), "video", stream.codec_context.width,
-                                  stream.codec_context.height, fps, frames, bool(container.streams.audio))
+                if stream.codec_context is None:  # a codec FFmpeg does not know (or a mangled codec tag)
+                    raise InputError(f"cannot read {self.path}: the video codec is unknown or unsupported")
+                width, height = stream.codec_context.width, stream.codec_context.height
+                if width * height > MAX_PIXELS:
+                    raise InputError(f"cannot read {self.path}: {width}x{height} frames are over the "
+                                     f"{MAX_PIXELS // 1_000_000} MP limit")
+                # A phone stores portrait video as landscape pixels plus a display matrix: read the first
+                # frame's rotation so frames (and the sizes reported here) are upright, as a player shows them.
+                rotation = _first_rotation(container, stream)
+                if rotation in (90, 270):
+                    width, height = height, width
+                return SourceInfo(str(self.path), "video", width, height, fps, frames,
+                                  bool(container.streams.audio), rotation)
         except InputError:
             raise
-        except (av.error.FFmpegError, ValueError, OSError) as exc:
+        except (av.error.FFmpegError, ValueError, OSError, MemoryError) as exc:
             raise InputError(_av_error_message(self.path, exc)) from None
 
     def __iter__(self) -> Iterator[Frame]:
@@ -170,7 +187,7 @@ class FrameSource:
                         index = index_of.get(av_frame.pts, index + 1)
                     if index >= start:
                         pts = av_frame.pts if av_frame.pts is not None else table[min(index, len(table) - 1)]
-                        yield Frame(index, float(pts * stream.time_base), av_frame.to_ndarray(format="rgb24"),
+                        yield Frame(index, float(pts * stream.time_base), _upright(av_frame),
                                     f"{index:06d}")
         except (av.error.FFmpegError, ValueError) as exc:
             raise InputError(_av_error_message(self.path, exc)) from None
@@ -186,7 +203,7 @@ class FrameSource:
                 stream.thread_type = "AUTO"
                 for av_frame in container.decode(stream):
                     last_time = float(av_frame.time) if av_frame.time is not None else index / (self.info.fps or 25.0)
-                    yield Frame(index, last_time, av_frame.to_ndarray(format="rgb24"), f"{index:06d}")
+                    yield Frame(index, last_time, _upright(av_frame), f"{index:06d}")
                     index += 1
         except (av.error.FFmpegError, ValueError) as exc:
             raise InputError(_av_error_message(self.path, exc) + f" (after {index} frames)") from None
@@ -199,6 +216,36 @@ class FrameSource:
                              f"of a declared {declared:.2f} s")
 
 
+def _rotation_of(av_frame) -> int:
+    """The frame's display rotation rounded to a quarter turn (0, 90, 180 or 270, counter-clockwise)."""
+    try:
+        degrees = float(av_frame.rotation or 0)
+    except (AttributeError, TypeError, ValueError):  # no or unreadable display matrix: as stored
+        return 0
+    if degrees != degrees:  # NaN from a degenerate matrix
+        return 0
+    return int(round(degrees / 90.0)) % 4 * 90
+
+
+def _upright(av_frame) -> np.ndarray:
+    """RGB pixels of a decoded frame turned as its display matrix says (a phone's portrait clip upright)."""
+    image = av_frame.to_ndarray(format="rgb24")
+    quarter = _rotation_of(av_frame) // 90
+    return np.ascontiguousarray(np.rot90(image, quarter)) if quarter else image
+
+
+def _first_rotation(container, stream) -> int:
+    """Display rotation of the first decodable frame (0 when none decodes here; iteration reports that)."""
+    import av
+
+    try:
+        for av_frame in container.decode(stream):
+            return _rotation_of(av_frame)
+    except (av.error.FFmpegError, ValueError):
+        pass
+    return 0
+
+
 class _SeekMissError(Exception):
     """A seek landed after the wanted frame (imprecise index): the caller decodes from the start."""
 
@@ -207,11 +254,3 @@ def open_source(path: str | Path) -> FrameSource:
     """Open a video file or an image folder for reading frames."""
     return FrameSource(path)
 
-
-def video_fps_fraction(path: str | Path) -> Fraction | None:
-    """Exact average frame rate of a video (for writers that must match it)."""
-    import av
-
-    with av.open(str(path)) as container:
-        rate = container.streams.video[0].average_rate
-        return Fraction(rate) if rate else None

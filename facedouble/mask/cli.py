@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
-from typing import Any
 
-from facedouble.errors import InputError
-from facedouble.faceset.store import Faceset
-from facedouble.io.atomic import atomic_write_json
-from facedouble.mask.labels import FaceLabels, write_labels
-
-FORMAT = "facedouble.labels"
-MAX_FILE_BYTES = 256_000_000
+from facedouble.mask.labelfile import export_labels, import_labels
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `mask` command group."""
-    p = subparsers.add_parser("mask", help="occlusion-aware masks: hand-drawn labels",
+    p = subparsers.add_parser("mask", help="occlusion-aware masks: labels, a trainable face segmenter",
                               description="Mask labels are include/exclude polygons in aligned-face pixels, "
                               "stored inside each face image, so they move with the file.")
     sub = p.add_subparsers(dest="mask_command", metavar="SUBCOMMAND", required=True)
@@ -34,45 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     i.add_argument("faceset")
     i.add_argument("file")
     i.set_defaults(func=run_import)
+    from facedouble.mask.segmenter.cli import register_segmenter
 
-
-def export_labels(faceset: str | Path, file: str | Path) -> int:
-    """Write {face name: labels} for every labelled face; returns how many."""
-    faces = {p.name: m.labels.to_dict() for p, m in Faceset(faceset).metas() if m.labels is not None}
-    atomic_write_json(file, {"format": FORMAT, "version": 1, "faces": faces})
-    return len(faces)
-
-
-def import_labels(faceset: str | Path, file: str | Path) -> int:
-    """Validate every entry of `file` against its face, then write them all; returns how many faces changed."""
-    fs = Faceset(faceset)
-    file = Path(file)
-    try:
-        if file.stat().st_size > MAX_FILE_BYTES:
-            raise InputError(f"{file}: label file is oversized")
-        raw: Any = json.loads(file.read_text("utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"label file not found: {file}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{file}: not valid JSON ({getattr(exc, 'msg', exc)})") from None
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT or not isinstance(raw.get("faces"), dict):
-        raise InputError(f'{file}: not a label file (expected {{"format": "{FORMAT}", "faces": {{...}}}})')
-    by_name = {p.name: p for p in fs.paths()}
-    unknown = sorted(set(raw["faces"]) - set(by_name))
-    if unknown:
-        more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
-        raise InputError(f"{file}: unknown face(s) {', '.join(unknown[:3])}{more} (not in {fs.folder})")
-    planned: list[tuple[Path, FaceLabels | None]] = []
-    for name, entry in raw["faces"].items():  # validate everything before the first write
-        path = by_name[name]
-        try:
-            labels = None if entry is None else FaceLabels.from_dict(entry, size=fs.meta(path).size)
-        except InputError as exc:
-            raise InputError(f"{file}: face {name}: {exc}") from None
-        planned.append((path, labels))
-    for path, labels in planned:
-        write_labels(path, labels)
-    return len(planned)
+    register_segmenter(sub)
 
 
 def run_export(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ import threading
 import cv2
 import numpy as np
 
+from facedouble.face.mesh import polygon_mask
 from facedouble.log import native_stderr_silenced
 
 CONTEXT = 3.0  # detector window side, in aligned-crop sides (the palm detector needs the palm, often off the face)
@@ -73,8 +74,6 @@ def hands_near_face(frame_rgb: np.ndarray, to_aligned: np.ndarray, size: int,
 
 def hands_mask_from_points(hands: list[np.ndarray], size: int, dilate: float = DILATE) -> np.ndarray:
     """float32 (size, size): 1 on the dilated convex hull of each hand, 0 elsewhere."""
-    from facedouble.merge.masks import polygon_mask
-
     out = np.zeros((size, size), np.float32)
     for pts in hands:
         out = np.maximum(out, polygon_mask(pts, size, convex=True))

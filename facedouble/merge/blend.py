@@ -11,18 +11,9 @@ import cv2
 import numpy as np
 
 from facedouble.errors import FacedoubleError
+from facedouble.face.align import to3x3
 
 BLEND_MODES = ("alpha", "poisson")
-
-
-def to3x3(affine: np.ndarray) -> np.ndarray:
-    """2x3 affine as a 3x3 homogeneous matrix."""
-    return np.vstack([np.asarray(affine, np.float64), [0.0, 0.0, 1.0]])
-
-
-def invert(affine: np.ndarray) -> np.ndarray:
-    """Inverse of a 2x3 affine."""
-    return cv2.invertAffineTransform(np.asarray(affine, np.float64))
 
 
 def scale_about_centre(inverse: np.ndarray, size: int, scale: float) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Face masks in aligned (model) space: landmark hull, mesh face oval, the model's learned mask, hands.
+"""Face masks in aligned (model) space: landmark hull, mesh face oval, the model's learned mask, hands, xseg.
 
 A mode is a `*`-product of parts; a part with a `-` prefix multiplies by 1 - that mask (an occluder:
 `hull*-hands` is the landmark hull with every detected hand cut out, see facedouble.mask.hands).
@@ -13,13 +13,29 @@ import cv2
 import numpy as np
 
 from facedouble.errors import FacedoubleError
+from facedouble.face.mesh import FACE_OVAL, polygon_mask
 
-# MediaPipe FaceMesh FACEMESH_FACE_OVAL vertices, in order around the face (forehead to chin).
-FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
-             152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
 
-MASK_MODES = ("hull", "mesh", "learned", "hull*learned", "mesh*learned",
-              "hull*-hands", "mesh*-hands", "hull*learned*-hands", "mesh*learned*-hands")
+def _products() -> tuple[str, ...]:
+    """Every product in canonical order: [hull|mesh] [*xseg] [*learned] [*-hands], at least one positive part."""
+    out = []
+    for outline in ("hull", "mesh", None):
+        for xseg in (False, True):
+            for learned in (False, True):
+                for hands in (False, True):
+                    parts = [p for p, on in ((outline, outline), ("xseg", xseg), ("learned", learned)) if on]
+                    if parts:
+                        out.append("*".join(parts + ["-hands"] * hands))
+    return tuple(out)
+
+
+_FIRST = ("hull", "mesh", "learned", "hull*learned", "mesh*learned",
+          "hull*-hands", "mesh*-hands", "hull*learned*-hands", "mesh*learned*-hands")
+# `xseg` is the trained face segmenter (facedouble.mask.segmenter; the shipped generic model unless
+# $FACEDOUBLE_MASK_MODEL names another), run on each face's crop of the frame: it knows hands, glasses
+# and other occluders, and the forehead up to the hairline.
+MASK_MODES = _FIRST + tuple(m for m in _products() if m not in _FIRST)
+XSEG_MODEL_ENV = "FACEDOUBLE_MASK_MODEL"
 
 
 def uses_hands(mode: str) -> bool:
@@ -27,24 +43,33 @@ def uses_hands(mode: str) -> bool:
     return "-hands" in mode.split("*")
 
 
-def hands_for_mode(mode: str, frame_rgb: np.ndarray, to_aligned: np.ndarray, size: int) -> np.ndarray | None:
-    """The hand mask of one face (1 = hand, aligned pixels) if `mode` uses it, else None."""
-    if not uses_hands(mode):
-        return None
-    from facedouble.mask.hands import hands_mask
-
-    return hands_mask(frame_rgb, to_aligned, size)
+def uses_xseg(mode: str) -> bool:
+    """Whether `mode` needs the segmenter's mask of each face (a few ms a face)."""
+    return "xseg" in mode.split("*")
 
 
-def polygon_mask(points: np.ndarray, size: int, convex: bool = True) -> np.ndarray:
-    """Filled polygon (or convex hull of `points`) as float32 (size, size), anti-aliased edges."""
-    shift = 4  # sub-pixel vertex precision: 1/16 px, so the edge does not jump by whole pixels
-    pts = np.round(np.asarray(points, np.float64) * (1 << shift)).astype(np.int32)
-    if convex:
-        pts = cv2.convexHull(pts)
-    canvas = np.zeros((size, size), np.uint8)
-    cv2.fillPoly(canvas, [pts.reshape(-1, 1, 2)], 255, lineType=cv2.LINE_AA, shift=shift)
-    return canvas.astype(np.float32) / 255.0
+def hands_for_mode(mode: str, frame_rgb: np.ndarray, to_aligned: np.ndarray,
+                   size: int) -> np.ndarray | dict[str, np.ndarray] | None:
+    """The frame-derived masks of one face that `mode` needs, else None.
+
+    The hand mask alone (1 = hand, aligned pixels) for the `-hands` modes; for modes with `xseg` a dict
+    {"xseg": face-visible mask, "hands": hand mask (if used)}. build_mask takes either.
+    """
+    hands = None
+    if uses_hands(mode):
+        from facedouble.mask.hands import hands_mask
+
+        hands = hands_mask(frame_rgb, to_aligned, size)
+    if not uses_xseg(mode):
+        return hands
+    import os
+
+    from facedouble.mask.segmenter.apply import segment_frame_faces
+
+    out = {"xseg": segment_frame_faces(frame_rgb, to_aligned, size, os.environ.get(XSEG_MODEL_ENV) or None)}
+    if hands is not None:
+        out["hands"] = hands
+    return out
 
 
 def hull_mask(aligned_landmarks: np.ndarray, size: int) -> np.ndarray:
@@ -62,14 +87,21 @@ def mesh_mask(aligned_mesh: np.ndarray | None, size: int) -> np.ndarray | None:
 
 
 def build_mask(mode: str, size: int, aligned_landmarks: np.ndarray, aligned_mesh: np.ndarray | None,
-               learned: np.ndarray | None, hands: np.ndarray | None = None) -> np.ndarray:
+               learned: np.ndarray | None, hands: np.ndarray | dict[str, np.ndarray] | None = None) -> np.ndarray:
     """The raw (unfeathered) mask for `mode` (one of MASK_MODES); `hands` from hands_for_mode."""
     if mode not in MASK_MODES:
         raise FacedoubleError(f"unknown mask mode {mode!r} (choose from {', '.join(MASK_MODES)})")
     parts = mode.split("*")
+    xseg = hands.get("xseg") if isinstance(hands, dict) else None
+    if isinstance(hands, dict):
+        hands = hands.get("hands")
     out = np.ones((size, size), np.float32)
     for part in parts:
-        if part == "hull":
+        if part == "xseg":
+            if xseg is None:
+                raise FacedoubleError("mask mode uses the segmenter (xseg) but no segmenter mask was computed")
+            m = np.clip(xseg.astype(np.float32), 0.0, 1.0)
+        elif part == "hull":
             m = hull_mask(aligned_landmarks, size)
         elif part == "-hands":
             if hands is None:

@@ -20,10 +20,10 @@ import dataclasses
 import json
 from pathlib import Path
 
+from facedouble.colour import get_colour_transfer
 from facedouble.config import from_dict, load_toml
 from facedouble.errors import FacedoubleError
 from facedouble.merge.blend import BLEND_MODES
-from facedouble.merge.colour import get_colour_transfer
 from facedouble.merge.masks import MASK_MODES
 
 
@@ -133,6 +133,8 @@ def load_overrides(path: str | Path | None) -> list[OverrideRule]:
             raise FacedoubleError(f"override file not found: {path}") from None
         except json.JSONDecodeError as exc:
             raise FacedoubleError(f"override file {path} is not valid JSON: {exc.msg}") from None
+        except UnicodeDecodeError:
+            raise FacedoubleError(f"override file {path} is not UTF-8 text") from None
         if not isinstance(data, dict):
             raise FacedoubleError(f"override file {path} must hold an object with an 'override' list")
         return from_dict(OverrideFile, data).override

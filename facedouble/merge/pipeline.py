@@ -25,20 +25,22 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
 
 from facedouble import __version__
+from facedouble.colour import get_colour_transfer
+from facedouble.colour.luma import luma
 from facedouble.config import to_dict
 from facedouble.errors import FacedoubleError, PolicyError
-from facedouble.io.atomic import atomic_write_json
+from facedouble.io.atomic import atomic_write_json, storage_error
 from facedouble.io.digest import sha256_file
+from facedouble.io.lock import OutputLock, lock_path_for, part_locks
 from facedouble.io.video import Frame, open_source
 from facedouble.log import get_logger
 from facedouble.merge.blend import composite, scale_about_centre, sharpen
-from facedouble.merge.colour import get_colour_transfer
 from facedouble.merge.masks import build_mask, hands_for_mode, refine_mask
 from facedouble.merge.model import Swapper, check_swapper
 from facedouble.merge.overrides import FaceSettings, OverrideRule, Overrides
@@ -55,12 +57,30 @@ PLAN_FILE = "plan.json"
 class MergeConfig(FaceSettings):
     """Merge settings (TOML-loadable): the per-frame face settings plus run-wide ones."""
 
-    smooth: float = 1.0  # temporal smoothing sigma in frames (0 = off); see facedouble.merge.smooth
+    # Keys renamed by issue 18 (one vocabulary): a TOML file with the old key gets a one-line hint.
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {"preset": "x264_preset", "smooth": "transform_smooth",
+                                              "conv_algo": "conv"}
+    X264_PRESETS: ClassVar[tuple[str, ...]] = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium",
+                                               "slow", "slower", "veryslow", "placebo")
+
+    transform_smooth: float = 1.0  # temporal smoothing sigma of the face transforms, in frames (0 = off)
     batch: int = 16  # frames per model batch (the swapper runs 16 faces at a time; 16 beat 8 at 720p)
     workers: int = 2  # compositing threads
     segment_frames: int = 50  # frames per resumable/shardable video segment
     crf: int = 18  # x264 quality (lower = better)
-    preset: str = "veryfast"  # x264 speed preset
+    x264_preset: str = "veryfast"  # x264 speed preset
+    precision: str = "auto"  # model arithmetic: auto | fp32 | bf16 (facedouble.nn.precision)
+    conv: str = "auto"  # how the model's convs run: auto | direct | winograd (facedouble.nn.precision)
+
+    @property
+    def smooth(self) -> float:
+        """The transform smoothing sigma (the render loop's name for it)."""
+        return self.transform_smooth
+
+    @property
+    def preset(self) -> str:
+        """The x264 speed preset (the encoder's name for it)."""
+        return self.x264_preset
 
     def face_settings(self) -> FaceSettings:
         """The per-frame part."""
@@ -69,8 +89,13 @@ class MergeConfig(FaceSettings):
     def validate(self) -> MergeConfig:
         """One-line FacedoubleError for impossible values."""
         self.face_settings().validate()
-        if not 0 <= self.smooth <= 10:
-            raise FacedoubleError(f"smooth must be 0..10 frames, got {self.smooth}")
+        if not 0 <= self.transform_smooth <= 10:
+            raise FacedoubleError(f"transform_smooth must be 0..10 frames, got {self.transform_smooth}")
+        from facedouble.nn.precision import CONV_ALGOS, PRECISIONS
+
+        for name, allowed in (("x264_preset", self.X264_PRESETS), ("precision", PRECISIONS), ("conv", CONV_ALGOS)):
+            if getattr(self, name) not in allowed:
+                raise FacedoubleError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         for name, lo, hi in (("batch", 1, 256), ("workers", 1, 64), ("segment_frames", 1, 100000),
                              ("crf", 0, 51)):
             if not lo <= getattr(self, name) <= hi:
@@ -219,11 +244,6 @@ class Renderer:
 
 # ---------------------------------------------------------------------------------------------------
 # Flicker
-
-
-def luma(image: np.ndarray) -> np.ndarray:
-    """Rec. 601 luma as float32."""
-    return image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
 
 
 def _union_box(faces: list[dict[str, Any]]) -> tuple[int, int, int, int] | None:
@@ -451,12 +471,16 @@ def merge(model: Swapper, faceset: str | Path, outputs: Outputs, config: MergeCo
 
     A single run (shard 1/1) also concatenates and finalizes, returning the MergeResult. A shard
     renders its segments only and returns None; run `concat` once all shards are done.
+    `hooks` are required: a render is marked by its provenance hooks (facedouble.trust.render, which
+    `api.merge` and the CLI pass); without post-composite hooks nothing is rendered (PolicyError).
     """
     t0 = time.perf_counter()
+    if hooks is None or not hooks.post_composite:
+        raise PolicyError("a render must be marked: pass the provenance hooks "
+                          "(facedouble.trust.render.RenderProvenance(...).hooks(), or use facedouble.api.merge)")
     config = (config or MergeConfig()).validate()
     model = check_swapper(model)
     rules = rules or []
-    hooks = hooks or MergeHooks()
     overrides = Overrides(config.face_settings(), rules)
     plan = plan or load_plan(model, faceset, config, clip)
     if outputs.video is not None:
@@ -468,13 +492,19 @@ def merge(model: Swapper, faceset: str | Path, outputs: Outputs, config: MergeCo
              "settings": to_dict(config), "overrides": [dataclasses.asdict(r) for r in rules],
              "outputs": {k: str(v) if v else None for k, v in dataclasses.asdict(outputs).items()},
              "tool": f"facedouble {__version__}"}
-    work = prepare_work_dir(outputs, state, fresh)
-    first, end = shard_segments(plan.frame_count, config.segment_frames, shard)
-    render_range(model, plan, overrides, config, outputs, work, first, end, hooks, progress)
-    if shard != (1, 1):
-        log.info("shard %d/%d done; run `facedouble merge --concat --out ...` when all shards are", *shard)
-        return None
-    return finalize(outputs, hooks, seconds=time.perf_counter() - t0)
+    # one merge per output (shards side by side); a second one, or a read-only folder, stops here
+    locks = part_locks(outputs.work_dir(), "merge", shard)
+    try:
+        work = prepare_work_dir(outputs, state, fresh)
+        first, end = shard_segments(plan.frame_count, config.segment_frames, shard)
+        render_range(model, plan, overrides, config, outputs, work, first, end, hooks, progress)
+        if shard != (1, 1):
+            log.info("shard %d/%d done; run `facedouble merge --concat --out ...` when all shards are", *shard)
+            return None
+        return finalize(outputs, hooks, seconds=time.perf_counter() - t0)
+    finally:
+        for lock in locks:
+            lock.release()
 
 
 def render_range(model: Swapper, plan: MergePlan, overrides: Overrides, config: MergeConfig, outputs: Outputs,
@@ -569,6 +599,16 @@ def render_range(model: Swapper, plan: MergePlan, overrides: Overrides, config: 
 
 def finalize(outputs: Outputs, hooks: MergeHooks | None = None, seconds: float = 0.0) -> MergeResult:
     """Check every segment is there, concatenate video (+ audio), write transforms JSON, run hooks."""
+    with OutputLock(lock_path_for(outputs.work_dir()), "merge"):  # never while a shard still renders
+        try:
+            return _finalize(outputs, hooks, seconds)
+        except OSError as exc:  # a full disk while joining segments: one line; the segments are kept
+            if (error := storage_error(outputs.video or outputs.work_dir(), exc)) is not None:
+                raise error from None
+            raise
+
+
+def _finalize(outputs: Outputs, hooks: MergeHooks | None, seconds: float) -> MergeResult:
     hooks = hooks or MergeHooks()
     work = outputs.work_dir()
     plan_file = work / PLAN_FILE

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from facedouble.errors import FacedoubleError, InputError
-from facedouble.extract.facetypes import FACE_TYPE_SHIFT, FACE_TYPES
+from facedouble.face.align import invert, to3x3
+from facedouble.face.types import FACE_TYPE_SHIFT, FACE_TYPES
 from facedouble.faceset import FaceMeta, Faceset
 from facedouble.io.video import SourceInfo, open_source
-from facedouble.merge.blend import invert, to3x3
 from facedouble.merge.smooth import smooth_all
 
 
@@ -52,7 +52,7 @@ class MergePlan:
 def retarget(size: int, face_type: str, res: int, model_face_type: str) -> np.ndarray:
     """3x3 map from aligned pixels (size, face_type) to model crop pixels (res, model_face_type).
 
-    Inverts the face-type geometry of `facedouble.extract.align.template_in_output`.
+    Inverts the face-type geometry of `facedouble.face.align.template_in_output`.
     """
     pa, pb = FACE_TYPES[face_type], FACE_TYPES[model_face_type]
     sa, sb = FACE_TYPE_SHIFT[face_type], FACE_TYPE_SHIFT[model_face_type]

@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facedouble.errors import FacedoubleError
+from facedouble.errors import FacedoubleError, InternalError
 from facedouble.io.atomic import atomic_write_bytes
 
 # FFmpeg AVColorSpace -> the matrices swscale knows (SMPTE 170M and BT.470BG are both BT.601).
@@ -127,7 +127,7 @@ class EncoderProcess:
         try:
             self._proc.stdin.write(kind + len(payload).to_bytes(8, "little") + payload)
         except (BrokenPipeError, OSError, ValueError):
-            raise FacedoubleError("the video encoder process stopped unexpectedly") from None
+            raise InternalError("the video encoder process stopped unexpectedly") from None
 
     def open(self, path: Path, width: int, height: int, time_base: Fraction, fps: Fraction, crf: int = 18,
              preset: str = "veryfast", threads: int = 1, colour: dict[str, int] | None = None) -> None:
@@ -152,9 +152,9 @@ class EncoderProcess:
             size = int.from_bytes(_read_exact(self._proc.stdout, 8), "little")
             reply = _read_exact(self._proc.stdout, size)
         except (EOFError, OSError, ValueError):
-            raise FacedoubleError("the video encoder process stopped unexpectedly") from None
+            raise InternalError("the video encoder process stopped unexpectedly") from None
         if reply != b"ok":
-            raise FacedoubleError(f"video encoding failed: {reply.decode(errors='replace')}")
+            raise InternalError(f"video encoding failed: {reply.decode(errors='replace')}")
 
     def abort(self) -> None:
         """Drop the unfinished segment."""
@@ -299,7 +299,7 @@ def write_png(path: Path, rgb: np.ndarray) -> None:
     """Atomic lossless PNG of an RGB uint8 frame."""
     ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
-        raise FacedoubleError(f"could not encode {path}")
+        raise InternalError(f"could not encode {path}")
     atomic_write_bytes(path, buf.tobytes())
 
 
@@ -308,7 +308,7 @@ def write_matte(path: Path, alpha: np.ndarray) -> None:
     data = np.clip(np.rint(alpha * 65535.0), 0, 65535).astype(np.uint16)
     ok, buf = cv2.imencode(".png", data, [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
-        raise FacedoubleError(f"could not encode {path}")
+        raise InternalError(f"could not encode {path}")
     atomic_write_bytes(path, buf.tobytes())
 
 

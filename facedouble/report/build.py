@@ -39,6 +39,15 @@ class ReportConfig:
     worst: int = 5  # worst frames listed per metric
     progress: bool = True
 
+    def validate(self) -> ReportConfig:
+        """Raise a one-line FacedoubleError for an impossible value; return self."""
+        from facedouble.errors import FacedoubleError
+
+        for name in ("embed_every", "worst"):
+            if getattr(self, name) < 1:
+                raise FacedoubleError(f"{name} must be >= 1, got {getattr(self, name)}")
+        return self
+
 
 def _faces_by_frame(path: str | Path, progress: bool) -> tuple[list[Frame], dict[int, FaceObs]]:
     frames, faces = [], {}

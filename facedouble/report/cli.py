@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from facedouble.report.build import ReportConfig, build_report
-from facedouble.report.html import write_report
+from facedouble.config import StageConfig, add_config_args, config_from_args, show_defaults
+from facedouble.report.build import ReportConfig
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,17 +18,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--target", required=True, help="the target clip the render was made from")
     p.add_argument("--source", required=True, help="source faceset (or clip) of the wanted identity")
     p.add_argument("--out", help="report folder (default: RENDER's name + '-report')")
-    p.add_argument("--embed-every", type=int, default=1, help="identity on every Nth frame (default 1)")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    add_config_args(p, "report")
+    add_config_flags(p)
     p.set_defaults(func=run)
+
+
+def add_config_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of ReportConfig's settings (also used by `facedouble config show report`)."""
+    p.add_argument("--embed-every", type=int, help="identity embedding on every Nth frame")
+    p.add_argument("--worst", type=int, help="worst frames listed per metric")
+    p.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bars")
+    show_defaults(p, ReportConfig())
+
+
+def effective(args: argparse.Namespace) -> dict:
+    """The report settings this command line gives, validated."""
+    return {"": config_from_args(ReportConfig, args)}
+
+
+CONFIG = StageConfig("report", add_config_flags, effective, "report settings (ReportConfig)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Build and write the report, print its summary."""
-    report = build_report(args.render, args.target, args.source,
-                          ReportConfig(embed_every=max(1, args.embed_every), progress=args.progress))
-    out = Path(args.out) if args.out else Path(args.render).with_name(Path(args.render).stem + "-report")
-    page = write_report(report, out)
+    from facedouble import api
+
+    report, page = api.report(args.render, args.target, args.source, args.out, config_from_args(ReportConfig, args))
     s = report["summary"]
     print(f"frames {s['frames']}, face found in {s['face_share']:.1%}")
     if s["closer_to_source_share"] is not None:

@@ -27,8 +27,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from facedouble.extract.align import umeyama
-from facedouble.extract.landmarks import FACE_OVAL
+from facedouble.face.align import umeyama
+from facedouble.face.mesh import FACE_OVAL
 from facedouble.faceset.pose import head_pose
 
 RIGID = np.array([0, 16, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45])

@@ -10,12 +10,14 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
-from facedouble.errors import FacedoubleError, InputError
-from facedouble.studio import gallery
+from facedouble.errors import FacedoubleError, InputError, PolicyError
+from facedouble.studio import gallery, jobkinds
+from facedouble.studio import training as training_logic
 from facedouble.studio.jobs import JobRunner
 from facedouble.studio.paths import inside
-from facedouble.studio.security import LOOPBACK_HOSTS, MAX_BODY, StudioGuard
-from facedouble.studio.workspace import CLIP_SUFFIXES, scan_workspace
+from facedouble.studio.routers import masks, merge, training, upload, verify
+from facedouble.studio.security import LOOPBACK_HOSTS, MAX_BODY, MAX_UPLOAD, StudioGuard
+from facedouble.studio.workspace import scan_workspace
 
 STATIC = Path(__file__).parent / "static"
 SECURITY_HEADERS = {
@@ -34,12 +36,23 @@ class FaceNames(BaseModel):
 
 
 class JobRequest(BaseModel):
-    """A job to start; only known kinds, never a free command line."""
+    """A job to start; only known kinds (facedouble.studio.jobkinds), never a free command line."""
 
     kind: str
     clip: str | None = None
     output: str | None = None
     every_nth: int | None = None
+    src: str | None = None
+    dst: str | None = None
+    model: str | None = None
+    preset: str | None = None
+    options: dict | None = None
+    faceset: str | None = None
+    facesets: list[str] | None = None
+    max_iters: int | None = None
+    out: str | None = None
+    overrides: str | None = None
+    settings: dict | None = None
 
 
 def _faceset(workspace: Path, rel: str) -> Path:
@@ -56,8 +69,8 @@ def _face(workspace: Path, faceset: str, name: str) -> Path:
 
 
 def create_app(workspace: Path, token: str, allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS,
-               max_body: int = MAX_BODY) -> StudioGuard:
-    """The ASGI app for `workspace`; every request must carry `token` (see facedouble.studio.security)."""
+               max_body: int = MAX_BODY, max_upload: int = MAX_UPLOAD, single_use: bool = True) -> StudioGuard:
+    """The ASGI app for `workspace`, opened by the launch `token` (see facedouble.studio.security)."""
     workspace = Path(workspace).resolve()
     if not workspace.is_dir():
         raise InputError(f"workspace folder not found: {workspace}")
@@ -65,10 +78,15 @@ def create_app(workspace: Path, token: str, allowed_hosts: tuple[str, ...] = LOO
     app = FastAPI(title="facedouble studio", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.workspace = workspace
     app.state.runner = runner
+    app.state.static = STATIC
+    for view in (masks, training, merge, verify, upload):
+        app.include_router(view.router)
 
     @app.exception_handler(FacedoubleError)
     async def _user_error(request: Request, exc: FacedoubleError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=404 if "not found" in str(exc) else 400)
+        # a trust rule's refusal (consent, marks) is 403, like the CLI's distinct exit code
+        code = 403 if isinstance(exc, PolicyError) else 404 if "not found" in str(exc) else 400
+        return JSONResponse({"error": str(exc)}, status_code=code)
 
     @app.middleware("http")
     async def _headers(request: Request, call_next):
@@ -86,7 +104,8 @@ def create_app(workspace: Path, token: str, allowed_hosts: tuple[str, ...] = LOO
 
     @app.get("/api/workspace")
     def api_workspace() -> dict:
-        return {"workspace": str(workspace), **scan_workspace(workspace), "jobs": runner.list()}
+        return {"workspace": str(workspace), **scan_workspace(workspace), "jobs": runner.list(),
+                "model_dirs": training_logic.model_dirs(workspace, runner)}
 
     @app.get("/api/file")
     def api_file(path: str) -> FileResponse:
@@ -131,20 +150,12 @@ def create_app(workspace: Path, token: str, allowed_hosts: tuple[str, ...] = LOO
 
     @app.post("/api/jobs")
     def api_start(body: JobRequest) -> dict:
-        if body.kind != "extract":
-            raise InputError(f"unknown job kind {body.kind!r}")
-        clip = inside(workspace, body.clip or "")
-        if not clip.is_file() or not clip.name.lower().endswith(CLIP_SUFFIXES):
-            raise InputError(f"clip not found: {body.clip}")
-        output = inside(workspace, body.output or f"facesets/{clip.stem}")
-        args = ["extract", str(clip), str(output), "--no-progress"]
-        if body.every_nth:
-            args += ["--every-nth", str(int(body.every_nth))]
-        return runner.start("extract", args)
+        kind, args, options = jobkinds.build(workspace, body.model_dump(exclude_none=True))
+        return runner.start(kind, args, **options)
 
     @app.post("/api/jobs/{job_id}/cancel")
     def api_cancel(job_id: str) -> dict:
         return runner.cancel(job_id)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    return StudioGuard(app, token, allowed_hosts, max_body)
+    return StudioGuard(app, token, allowed_hosts, max_body, max_upload, single_use)

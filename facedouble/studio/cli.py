@@ -59,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
 
     token = resolve_token(args.host, args.token_file)
     hosts = LOOPBACK_HOSTS if is_loopback(args.host) else (*LOOPBACK_HOSTS, args.host.lower())
-    app = create_app(Path(args.workspace), token, allowed_hosts=hosts)
+    # the printed URL opens one session; a --token-file token is the user's own secret and stays reusable
+    app = create_app(Path(args.workspace), token, allowed_hosts=hosts, single_use=not args.token_file)
     shown = "127.0.0.1" if args.host in ("127.0.0.1", "localhost") else args.host
     print(f"facedouble studio for {Path(args.workspace).resolve()}\n"
           f"open: http://{shown}:{args.port}/?token={token}", flush=True)

@@ -2,8 +2,9 @@
 
 Waits its turn in the workspace's queue (one job at a time), then runs `python -P -m facedouble <args>`
 with output to JOB.log, and records the state transitions in JOB.json.
-SIGTERM (cancel) is passed to the command, which gets time to finish its current atomic write, then it is
-killed; the record then says `cancelled`.
+SIGTERM (cancel) reaches the command as SIGINT, i.e. Ctrl-C, which every facedouble command handles by keeping
+its finished work (train saves a checkpoint, extract and merge keep whole segments and resume); after
+`grace_s` (record field, default GRACE_S) it is terminated, then killed. The record then says `cancelled`.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def main(job_file: str) -> int:
         nonlocal cancelled
         cancelled = True
         if child is not None:
-            child.terminate()
+            child.send_signal(signal.SIGINT)
 
     signal.signal(signal.SIGTERM, on_term)  # before the child exists: a cancel that comes early still counts
     record["supervisor_pid"] = os.getpid()
@@ -56,10 +57,11 @@ def main(job_file: str) -> int:
         child = subprocess.Popen([sys.executable, "-P", "-m", "facedouble", *record["args"]],
                                  stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         if cancelled:
-            child.terminate()
+            child.send_signal(signal.SIGINT)
         record.update(state="running", started=time.time(), pid=child.pid)
         atomic_write_json(path, record)
         killed_at = None
+        grace = float(record.get("grace_s") or GRACE_S)
         while True:
             try:
                 rc = child.wait(timeout=0.5)
@@ -67,8 +69,11 @@ def main(job_file: str) -> int:
             except subprocess.TimeoutExpired:
                 if cancelled:
                     killed_at = killed_at or time.monotonic()
-                    if time.monotonic() - killed_at > GRACE_S:
+                    waited = time.monotonic() - killed_at
+                    if waited > grace + 5:
                         child.kill()
+                    elif waited > grace:
+                        child.terminate()
     state = "cancelled" if cancelled else ("done" if rc == 0 else "failed")
     record.update(state=state, ended=time.time(), returncode=rc)
     atomic_write_json(path, record)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,6 +24,11 @@ from facedouble.io.atomic import atomic_write_json
 from facedouble.studio.paths import STUDIO_DIR
 
 FINAL_STATES = ("done", "failed", "cancelled")
+# What the CLI prints as it goes: tqdm bars ("merge:  45%|####5     | 45/100 [00:03<00:04, 12.3frame/s]") and
+# the trainer's status line ("[12:00:01] iter 120  8.1 samples/s  src 0.0412 dst 0.0398  save in 3:05").
+_TQDM = re.compile(r"(?:(?P<stage>[\w .-]+?): *)?(?:(?P<pct>\d+)%\|[^|]*\| *)?(?P<done>\d+)/(?P<total>\d+|\?) \[")
+_TRAIN = re.compile(r"iter (?P<iter>\d+) +(?P<rate>[\d.]+) samples/s +src (?P<src>[\d.naif]+) +dst (?P<dst>[\d.naif]+)"
+                    r" +save in (?P<save>[\d:-]+)")
 
 
 def jobs_dir(workspace: Path) -> Path:
@@ -53,11 +59,16 @@ class JobRunner:
         self.dir = jobs_dir(self.workspace)
         self._children: dict[str, subprocess.Popen] = {}  # reaped on poll, only for jobs this server started
 
-    def start(self, kind: str, args: list[str]) -> dict:
-        """Spawn `facedouble <args>` as job `kind`; returns the job record."""
+    def start(self, kind: str, args: list[str], grace_s: float | None = None, meta: dict | None = None) -> dict:
+        """Spawn `facedouble <args>` as job `kind`; returns the job record.
+
+        `grace_s`: how long a cancelled command may take to save (train writes a checkpoint); `meta`: what the
+        views look jobs up by (e.g. {"model": "models/a"}).
+        """
         job_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
         record = {"id": job_id, "kind": kind, "args": args, "state": "queued", "created": time.time(),
-                  "started": None, "ended": None, "returncode": None, "pid": None, "supervisor_pid": None}
+                  "started": None, "ended": None, "returncode": None, "pid": None, "supervisor_pid": None,
+                  "grace_s": grace_s, "meta": meta or {}}
         path = self.dir / f"{job_id}.json"
         atomic_write_json(path, record)
         proc = subprocess.Popen([sys.executable, "-P", "-m", "facedouble.studio.jobproc", str(path)],
@@ -82,6 +93,12 @@ class JobRunner:
             sup = record.get("supervisor_pid") or (child.pid if child else None)
             if sup and not _alive(sup) and json.loads(path.read_text())["state"] not in FINAL_STATES:
                 record["state"] = "lost"
+        if record["state"] == "running":
+            progress = parse_progress(self.log(job_id, 4096, check=False))
+            goal = (record.get("meta") or {}).get("max_iters")
+            if progress and progress["total"] is None and goal:  # a capped training run knows its total
+                progress.update(total=int(goal), fraction=min(1.0, progress["done"] / int(goal)))
+            record["progress"] = progress
         return record
 
     def list(self) -> list[dict]:
@@ -91,15 +108,23 @@ class JobRunner:
         ids = sorted((p.stem for p in self.dir.glob("*.json") if not p.name.startswith(".")), reverse=True)
         return [self.get(i) for i in ids]
 
-    def log(self, job_id: str, tail: int = 20000) -> str:
-        """The last `tail` characters of the job's output."""
-        self.get(job_id)
+    def log(self, job_id: str, tail: int = 20000, check: bool = True) -> str:
+        """The last `tail` bytes of the job's output (read from the end: a week of training logs stays cheap)."""
+        if check:
+            self.get(job_id)
         path = self.dir / f"{job_id}.log"
-        return path.read_text(errors="replace")[-tail:] if path.is_file() else ""
+        try:
+            with open(path, "rb") as f:
+                f.seek(max(0, f.seek(0, os.SEEK_END) - tail))
+                return f.read().decode("utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
 
-    def cancel(self, job_id: str, wait_s: float = 15.0) -> dict:
+    def cancel(self, job_id: str, wait_s: float | None = None) -> dict:
         """SIGTERM the supervisor (it stops the command and records `cancelled`), wait for the end state."""
         record = self.get(job_id)
+        if wait_s is None:
+            wait_s = float(record.get("grace_s") or 10.0) + 5.0
         if record["state"] in FINAL_STATES or record["state"] == "lost":
             return record
         child = self._children.get(job_id)
@@ -124,3 +149,26 @@ class JobRunner:
                 return record
             time.sleep(0.1)
         return self.get(job_id)
+
+
+def parse_progress(log_tail: str) -> dict | None:
+    """The newest progress line of a job's output, as {stage, done, total, fraction, text}; None if none yet.
+
+    The studio shows the same progress the CLI prints: it reads the job's log (tqdm bars, the trainer's
+    status line) rather than asking the command for a second channel.
+    """
+    for segment in reversed(re.split(r"[\r\n]", log_tail)):
+        segment = segment.strip()
+        if not segment:
+            continue
+        m = _TRAIN.search(segment)
+        if m:
+            return {"stage": "train", "done": int(m["iter"]), "total": None, "fraction": None, "text": segment,
+                    "samples_per_s": float(m["rate"]), "save_in": m["save"]}
+        m = _TQDM.search(segment)
+        if m:
+            total = None if m["total"] == "?" else int(m["total"])
+            done = int(m["done"])
+            return {"stage": (m["stage"] or "").strip() or None, "done": done, "total": total,
+                    "fraction": min(1.0, done / total) if total else None, "text": segment}
+    return None

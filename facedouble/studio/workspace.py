@@ -10,6 +10,7 @@ from facedouble.studio.paths import STUDIO_DIR, relative
 
 CLIP_SUFFIXES = (".mpg", ".mp4", ".mkv", ".mov", ".avi", ".webm")
 MODEL_SUFFIXES = (".safetensors",)
+MODEL_MARKER = "latest.json"  # a trained model's folder (facedouble.nn.checkpoint.LATEST)
 MAX_DEPTH = 3  # workspaces are shallow; a deep walk of a media drive would stall the page
 
 
@@ -25,6 +26,8 @@ def scan_workspace(workspace: Path) -> dict:
     stack = [(root, 0)]
     while stack:
         folder, depth = stack.pop()
+        if folder != root and (folder / MODEL_MARKER).is_file():
+            continue  # a model folder (its preview.png is no face; training.model_dirs lists it)
         if folder != root and _is_faceset(folder):
             n = sum(1 for e in os.scandir(folder) if e.name.lower().endswith(FACE_SUFFIXES))
             out["facesets"].append({"path": relative(root, folder), "faces": n})

@@ -5,8 +5,10 @@ losses.py    SAEHD losses (DSSIM + MSE on the soft-masked face, mask MSE, eyes/m
 data.py      faces in memory, DFL random warp/flip/colour augmentation, landmark masks, threaded batches
 optim.py     AdaBelief exactly as DFL applies it, with lr-dropout
 trainer.py   the loop: consent gate, DDP, bf16 autocast, checkpoints, previews, progress, stop rules
-checkpoint.py  safetensors + JSON checkpoints published atomically through latest.json
 swapper.py   `load_swapper(model_dir).swap(faces)`: the contract merge uses
 export.py    ONNX export of the swap path, checked against PyTorch with onnxruntime
 cli.py       `facedouble train`, `facedouble model info|export`
+
+From the floors below: checkpoints and precision (facedouble.nn), the random warp (facedouble.face.warp),
+colour transfer (facedouble.colour).
 """

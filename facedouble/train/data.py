@@ -13,10 +13,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from facedouble.colour import get_colour_transfer
 from facedouble.errors import FacedoubleError
+from facedouble.face.warp import random_warp_maps
 from facedouble.faceset import Faceset
-from facedouble.mask.labels import FaceLabels, label_mask
-from facedouble.merge.colour import get_colour_transfer
+from facedouble.faceset.labels import FaceLabels
+from facedouble.mask.labels import label_mask
 
 EYES = (slice(36, 42), slice(42, 48))
 MOUTH = slice(48, 60)
@@ -73,6 +75,12 @@ class FaceBank:
             if meta.labels is not None:  # hand-drawn labels (facedouble mask label import) beat the hull
                 face = label_mask(FaceLabels([q * scale for q in meta.labels.include],
                                              [q * scale for q in meta.labels.exclude]), resolution)
+            elif meta.xseg is not None:  # the segmenter's mask (facedouble mask apply), as DFL trains on XSeg
+                from facedouble.faceset.xseg import decode_mask
+
+                face = decode_mask(meta.xseg)
+                if face.shape[0] != resolution:
+                    face = cv2.resize(face, (resolution, resolution), interpolation=cv2.INTER_LINEAR)
             imgs.append(rgb)
             masks.append((face * 255).astype(np.uint8))
             ems.append((em * 255).astype(np.uint8))
@@ -83,21 +91,6 @@ class FaceBank:
 
     def __len__(self) -> int:
         return len(self.images)
-
-
-def random_warp_maps(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """DFL's smooth random grid warp: jitter a coarse grid's inner points, upsample to per-pixel maps."""
-    cell = [size // (2 ** i) for i in range(1, 4)][rng.integers(3)]
-    n = size // cell + 1
-    grid = np.broadcast_to(np.linspace(0, size, n), (n, n)).copy()
-    mapx, mapy = grid, grid.T.copy()
-    mapx[1:-1, 1:-1] += rng.normal(size=(n - 2, n - 2)) * (cell * 0.24)
-    mapy[1:-1, 1:-1] += rng.normal(size=(n - 2, n - 2)) * (cell * 0.24)
-    half = cell // 2
-    big = size + cell
-    mapx = cv2.resize(mapx, (big, big))[half:half + size, half:half + size].astype(np.float32)
-    mapy = cv2.resize(mapy, (big, big))[half:half + size, half:half + size].astype(np.float32)
-    return mapx, mapy
 
 
 def _affine(rng: np.random.Generator, size: int, aug: AugmentConfig) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from facedouble import __version__
-from facedouble.errors import FacedoubleError, PolicyError
+from facedouble.errors import FacedoubleError, InternalError, PolicyError
 from facedouble.io.atomic import atomic_write_bytes
 from facedouble.train.swapper import load_swapper
 
@@ -81,7 +81,7 @@ def export_onnx(model_dir: str | Path, out: str | Path, opset: int = 17,
             want = [t.numpy() for t in net(torch.from_numpy(x))]
         diff = max(float(np.abs(g - w).max()) for g, w in zip(got, want, strict=True))
         if diff >= 1e-3:
-            raise FacedoubleError(f"ONNX output differs from PyTorch by {diff:.2e} (limit 1e-3); not written")
+            raise InternalError(f"ONNX output differs from PyTorch by {diff:.2e} (limit 1e-3); not written")
         info["max_abs_diff"] = diff
     atomic_write_bytes(out, data)
     return info

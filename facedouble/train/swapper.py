@@ -6,7 +6,7 @@
 
 Attributes: resolution, face_type, model_hash (sha256 of the weights file), consent (the consent
 record info stored with the model, or None), bf16 (whether inference runs under bf16 autocast: by default
-only where the hardware does bf16 natively, see `facedouble.train.precision`), winograd (how many wide 3x3
+only where the hardware does bf16 natively, see `facedouble.nn.precision`), winograd (how many wide 3x3
 convs run as Winograd F(4x4, 3x3): by default on CPU in fp32, see `facedouble.train.models.winograd`).
 """
 
@@ -21,10 +21,10 @@ import torch
 
 from facedouble.config import from_dict
 from facedouble.errors import FacedoubleError, PolicyError
-from facedouble.train import checkpoint as ck
+from facedouble.nn import checkpoint as ck
+from facedouble.nn.precision import CONV_ALGOS, use_bf16
 from facedouble.train.models import winograd
 from facedouble.train.models.presets import ModelConfig, build_model
-from facedouble.train.precision import CONV_ALGOS, use_bf16
 
 
 @dataclasses.dataclass
@@ -42,6 +42,9 @@ class Swapper:
     device: str = "cpu"
     bf16: bool = False
     winograd: int = 0
+    # the checkpoint's consent seal (facedouble.trust.seal); "" when it has none. None: not loaded from
+    # a checkpoint (in-memory test stand-ins). Renders and previews verify it against the workspace key.
+    consent_seal: str | None = None
 
     def swap(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Aligned dst faces uint8 RGB N×res×res×3 -> (rgb float32 N×res×res×3, mask float32 N×res×res)."""
@@ -100,4 +103,13 @@ def load_swapper(model_dir: str | Path, device: str = "cpu", batch_size: int = 1
     return Swapper(model=model, config=cfg, resolution=cfg.resolution, face_type=cfg.face_type,
                    model_hash=loaded.weights_sha256, consent=loaded.state.get("consent"),
                    iteration=int(loaded.state["iteration"]), batch_size=batch_size, device=device,
-                   bf16=bf16, winograd=converted)
+                   bf16=bf16, winograd=converted, consent_seal=_consent_seal(model_dir))
+
+
+def _consent_seal(model_dir: str | Path) -> str:
+    """The newest checkpoint's consent seal, "" if it has none (then every render refuses the model)."""
+    try:
+        from facedouble.trust.seal import read_seal
+    except ImportError:
+        return ""  # fail closed: without the trust package the seal cannot be read, so it counts as missing
+    return read_seal(ck.checkpoint_dir(model_dir)[0]) or ""

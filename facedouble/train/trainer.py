@@ -23,18 +23,19 @@ import torch
 import torch.distributed as dist
 
 from facedouble.config import from_dict, to_dict
-from facedouble.errors import FacedoubleError, PolicyError
+from facedouble.errors import FacedoubleError, InternalError, PolicyError
 from facedouble.io.atomic import atomic_write_bytes, atomic_write_json
 from facedouble.log import get_logger
-from facedouble.train import checkpoint as ck
+from facedouble.nn import checkpoint as ck
+from facedouble.nn.precision import use_bf16
 from facedouble.train.data import AugmentConfig, BatchSource, FaceBank
 from facedouble.train.losses import identity_loss, ssim, training_mask
 from facedouble.train.losslog import LossLog
 from facedouble.train.models import gemm_grad
+from facedouble.train.models.blocks import code_sizes
 from facedouble.train.models.discriminators import CodeDiscriminator, PatchDiscriminator, bce
 from facedouble.train.models.presets import ModelConfig, build_model, count_parameters, preset
 from facedouble.train.optim import make_optimizer, resolve_kernel
-from facedouble.train.precision import use_bf16
 
 log = get_logger("facedouble.train")
 
@@ -57,7 +58,7 @@ class TrainConfig:
     gan_dims: int = 16
     true_face_power: float = 0.0  # weight of the code-discriminator loss (DF only); 0 = off
     # bf16 autocast with fp32 master weights; None = auto: on where the hardware does bf16 natively (CUDA,
-    # AVX-512 BF16/AMX CPUs), off elsewhere, where emulated bf16 is ~10x slower (facedouble.train.precision)
+    # AVX-512 BF16/AMX CPUs), off elsewhere, where emulated bf16 is ~10x slower (facedouble.nn.precision)
     bf16: bool | None = None
     channels_last: bool = True
     # 3x3 conv weight gradients: gemm (one im2col GEMM, 1.05-2.7x faster than oneDNN's kernel on AVX2) |
@@ -79,6 +80,36 @@ class TrainConfig:
     color_aug: float = 0.0
     ct_mode: str = "none"  # none or a merge colour transfer name (rct, lct, mkl, idt, sot)
 
+    def __post_init__(self) -> None:
+        self.validate()  # every way in (CLI, TOML, API, a resumed state.json) gets the same checks
+
+    def validate(self) -> TrainConfig:
+        """Raise a one-line FacedoubleError for a setting that cannot work; return self."""
+        from facedouble.train.models.gemm_grad import WEIGHT_GRAD_MODES
+        from facedouble.train.optim import OPTIMIZER_KERNELS
+
+        choices = {"optimizer": ("adabelief", "adam"), "optimizer_kernel": OPTIMIZER_KERNELS,
+                   "conv_weight_grad": WEIGHT_GRAD_MODES, "device": ("auto", "cpu", "cuda")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                what = "optimizer kernel" if name == "optimizer_kernel" else name
+                raise FacedoubleError(f"unknown {what} {getattr(self, name)!r} (use {', '.join(allowed)})")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise FacedoubleError(f"lr must be a positive number, got {self.lr}")
+        if not 0 < self.lr_dropout <= 1:
+            raise FacedoubleError(f"lr_dropout is a keep probability in (0, 1], got {self.lr_dropout}")
+        for name, lo in (("batch_size", 1), ("gan_dims", 1), ("keep_last", 1), ("threads", 0), ("workers", 0),
+                         ("max_iters", 0)):
+            if getattr(self, name) < lo:
+                raise FacedoubleError(f"{name} must be >= {lo}, got {getattr(self, name)}")
+        for name in ("clipnorm", "gan_power", "true_face_power", "max_minutes", "color_aug"):
+            if not getattr(self, name) >= 0:
+                raise FacedoubleError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("save_every_min", "preview_every_min"):
+            if not getattr(self, name) > 0:
+                raise FacedoubleError(f"{name} must be > 0 minutes, got {getattr(self, name)}")
+        return self
+
     def augment(self) -> AugmentConfig:
         """The augmentation part of this config."""
         return AugmentConfig(random_warp=self.random_warp, random_flip=self.random_flip,
@@ -98,6 +129,34 @@ def check_consent(src_faceset: Path, workspace: Path | None) -> dict[str, Any]:
                           "with its trust module") from None
     record = require_consent(Path(src_faceset), workspace)  # raises PolicyError
     return {"name": record.name, "record_hash": record.record_hash}
+
+
+def seal_consent(checkpoint: Path, consent: dict[str, Any], weights_sha256: str, workspace: Path | None) -> None:
+    """Seal the saved checkpoint's consent with the workspace key (facedouble.trust.seal); fails closed."""
+    try:
+        from facedouble.trust.seal import write_seal
+    except ImportError as exc:
+        raise PolicyError(f"training refused: the consent seal cannot be written ({exc}); reinstall facedouble "
+                          "with its trust module") from None
+    write_seal(checkpoint, consent, weights_sha256, workspace)
+
+
+def identity_history(state: dict[str, Any]) -> list[str]:
+    """Names of the consented identities that trained a checkpoint's src path."""
+    names = [str(n) for n in state.get("identity_history") or [] if isinstance(n, str)]
+    consent = state.get("consent")
+    if isinstance(consent, dict) and consent.get("name"):
+        names.append(str(consent["name"]))
+    return sorted(set(names))
+
+
+def check_identity_history(state: dict[str, Any], consent: dict[str, Any], model_dir: Path) -> None:
+    """PolicyError when the model's src path was trained on another identity than `consent`'s."""
+    others = [name for name in identity_history(state) if name != consent.get("name")]
+    if others:
+        raise PolicyError(f"training refused: {model_dir} was trained on identity {others[0]!r}; switching it to "
+                          f"{consent.get('name')!r} would carry one person's training under another's consent "
+                          "(start a new model)")
 
 
 def _rng_state() -> dict[str, str]:
@@ -211,12 +270,13 @@ class Trainer:
         if train_cfg.true_face_power > 0:
             if model_cfg.arch != "df":
                 raise FacedoubleError("true_face_power needs a DF model (as in DeepFaceLab)")
-            low = model_cfg.resolution // (32 if "d" in model_cfg.opts else 16)
+            low = code_sizes(model_cfg.resolution, model_cfg.opts)[0]
             self.aux["true_face"] = CodeDiscriminator(model_cfg.ae_dims, low if "t" in model_cfg.opts else low * 2)
         self.aux = {k: m.to(self.device) for k, m in self.aux.items()}
         self.aux_opts = {k: make_optimizer(train_cfg.optimizer, m.parameters(), train_cfg.lr, 1.0)
                          for k, m in self.aux.items()}
         self.iteration, history = 0, []
+        self.identity_history: list[str] = []
         if ckpt is not None:
             self.model.load_state_dict(ckpt.weights)
             if ckpt.state["train"]["optimizer"] == train_cfg.optimizer:
@@ -237,6 +297,7 @@ class Trainer:
             _set_rng_state(ckpt.state["rng"])
             if self.consent is None:
                 self.consent = ckpt.state.get("consent")
+            self.identity_history = identity_history(ckpt.state)
             self.pretrain_only = bool(ckpt.state.get("pretrain_only")) and train_cfg.pretrain
         else:
             self.pretrain_only = train_cfg.pretrain
@@ -282,7 +343,11 @@ class Trainer:
             raise FacedoubleError("--dst is required (or use --pretrain)")
         dst = src if tcfg.pretrain else dst
         consent = None if tcfg.pretrain else check_consent(Path(src), Path(workspace) if workspace else None)
-        return cls(model_dir, mcfg, tcfg, Path(src), Path(dst), consent)
+        if consent and ck.has_checkpoint(model_dir):
+            check_identity_history(state, consent, model_dir)
+        trainer = cls(model_dir, mcfg, tcfg, Path(src), Path(dst), consent)
+        trainer.workspace = Path(workspace) if workspace else None  # its key seals the consent at each save
+        return trainer
 
     # -- one step ---------------------------------------------------------------------------------
     def step(self, batch: dict[str, np.ndarray]) -> tuple[float, float]:
@@ -301,7 +366,7 @@ class Trainer:
         if self.aux:
             loss = loss + self._adversarial_g_loss(out, t, amp)
         if not torch.isfinite(loss):
-            raise FacedoubleError(f"loss became {loss.item()} at iteration {self.iteration}; lower --lr")
+            raise InternalError(f"loss became {loss.item()} at iteration {self.iteration}; lower --lr")
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.clipnorm > 0:
@@ -356,6 +421,9 @@ class Trainer:
                 # A model trained only in pretrain mode has a src decoder for an unconsented identity:
                 # the swapper refuses it until it is trained on a consented src faceset.
                 "pretrain_only": self.pretrain_only,
+                # every consented identity that trained this model's src path (switching is refused)
+                "identity_history": sorted(set(self.identity_history)
+                                           | ({self.consent["name"]} if self.consent else set())),
                 "src": str(self.src_dir), "dst": str(self.dst_dir)}
 
     def save(self) -> None:
@@ -364,8 +432,11 @@ class Trainer:
             return
         optimizers = {"model": self.opt.state_dict(), **{k: o.state_dict() for k, o in self.aux_opts.items()}}
         self.losses.flush()  # first: rows past a checkpoint that never got published are cut on resume
-        ck.save_checkpoint(self.model_dir, self.model.state_dict(), optimizers, self.state(), self.cfg.keep_last,
-                           aux={k: m.state_dict() for k, m in self.aux.items()})
+        ckpt = ck.save_checkpoint(self.model_dir, self.model.state_dict(), optimizers, self.state(),
+                                  self.cfg.keep_last, aux={k: m.state_dict() for k, m in self.aux.items()})
+        if self.consent:
+            seal_consent(ckpt, self.consent, ck.checkpoint_dir(self.model_dir)[1][ck.WEIGHTS],
+                         getattr(self, "workspace", None))
         self.write_preview()
 
     def write_preview(self) -> None:
@@ -426,19 +497,26 @@ class Trainer:
             if self.rank == 0:
                 sys.stderr.write("\n")
                 log.info("interrupted at iteration %d: saving", self.iteration)
-            self.save()
-            self.close()
+            try:
+                self.save()
+            finally:
+                self.close()
+            raise
+        except BaseException:
+            self.close()  # a failed save (disk full) or step: free the lock and the workers, keep the last good save
             raise
         if self.rank == 0:
             sys.stderr.write("\n")
-        digests = self.rank_digests()
-        if digests and len(set(digests)) != 1:
-            log.error("DDP ranks diverged: %s", digests)
-        self.save()
-        if digests and self.rank == 0:  # record the check beside the checkpoint for `model info`
-            atomic_write_json(self.model_dir / "ranks.json",
-                              {"iteration": self.iteration, "digests": digests})
-        self.close()
+        try:
+            digests = self.rank_digests()
+            if digests and len(set(digests)) != 1:
+                log.error("DDP ranks diverged: %s", digests)
+            self.save()
+            if digests and self.rank == 0:  # record the check beside the checkpoint for `model info`
+                atomic_write_json(self.model_dir / "ranks.json",
+                                  {"iteration": self.iteration, "digests": digests})
+        finally:
+            self.close()
         elapsed = time.monotonic() - start
         done = self.iteration - first_it
         return {"iteration": self.iteration, "iterations": done, "seconds": elapsed,
@@ -460,3 +538,4 @@ class Trainer:
         self.source.close()
         if self._lock is not None:
             self._lock.release()
+            self._lock = None  # close() may run twice (error paths); release once

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from facedouble.config import add_workspace_arg, retire_flag
 from facedouble.trust import consent
 
 
@@ -15,7 +16,8 @@ def _workspace(args) -> Path:
 
 def _identity_add(args) -> int:
     record = consent.add_identity(_workspace(args), args.name, Path(args.release), scope=args.scope or "",
-                                  expires=args.expires, notes=args.notes or "")
+                                  expires=args.expires, notes=args.notes or "",
+                                  reference=Path(args.reference) if args.reference else None)
     print(f"added identity {record.name} (record sha256 {record.record_hash})")
     return 0
 
@@ -48,17 +50,19 @@ def _identity_revoke(args) -> int:
 
 
 def _certs_init(args) -> int:
-    from facedouble.trust.c2pa_sign import init_test_ca
+    from facedouble import api
 
-    cert, key = init_test_ca(Path(args.out))
+    cert, key = api.certs_init(args.workspace, args.out)
     print(f"test CA written: certificate {cert}, key {key} (for trying signing out only; not trusted)")
     return 0
 
 
 def _verify(args) -> int:
-    from facedouble.trust.verify import format_report, verify_file
+    from facedouble import api
+    from facedouble.trust.verify import format_report
 
-    report = verify_file(Path(args.file))
+    report = api.verify(args.file, key_file=args.watermark_key, trust_anchors=args.trust_anchors,
+                        workspace=args.workspace)
     print(json.dumps(report, indent=2, sort_keys=True) if args.json else format_report(report))
     return report["exit_code"]
 
@@ -66,8 +70,7 @@ def _verify(args) -> int:
 def register(subparsers) -> None:
     """Add the `identity`, `certs` and `verify` subcommands."""
     workspace = argparse.ArgumentParser(add_help=False)
-    workspace.add_argument("--workspace", help="workspace folder (default: $FACEDOUBLE_WORKSPACE or "
-                           "./facedouble-workspace)")
+    add_workspace_arg(workspace)
 
     identity = subparsers.add_parser("identity", help="consent records of performers")
     isub = identity.add_subparsers(dest="identity_command", metavar="ACTION", required=True)
@@ -77,6 +80,8 @@ def register(subparsers) -> None:
     add.add_argument("--scope", help="what the consent covers, free text")
     add.add_argument("--expires", help="last valid day, YYYY-MM-DD")
     add.add_argument("--notes")
+    add.add_argument("--reference", metavar="PATH", help="faces of the person who signed, from the release "
+                     "session (faceset, clip, image or folder): facesets bound to the record must show them")
     add.set_defaults(func=_identity_add)
     lst = isub.add_parser("list", parents=[workspace], help="list consent records")
     lst.set_defaults(func=_identity_list)
@@ -95,8 +100,9 @@ def register(subparsers) -> None:
 
     certs = subparsers.add_parser("certs", help="signing certificates")
     csub = certs.add_subparsers(dest="certs_command", metavar="ACTION", required=True)
-    init = csub.add_parser("init", help="make a local test CA and signing certificate (ES256)")
-    init.add_argument("--out", default="facedouble-certs", help="folder for the keys (default: %(default)s)")
+    init = csub.add_parser("init", parents=[workspace], help="make a local test CA and signing certificate (ES256) "
+                           "in WORKSPACE/certs, where merge looks for it")
+    init.add_argument("--out", help="folder for the keys instead (default WORKSPACE/certs)")
     init.set_defaults(func=_certs_init)
 
     from facedouble.trust.verify import __doc__ as verify_doc
@@ -106,4 +112,10 @@ def register(subparsers) -> None:
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     verify.add_argument("file")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.add_argument("--watermark-key", metavar="FILE",
+                        help="watermark key file (default: the workspace's keys/watermark.key)")
+    retire_flag(verify, "--key", "--watermark-key", "merge's --key is the C2PA signing key")
+    verify.add_argument("--trust-anchors", metavar="PEM", help="trusted root certificates for the C2PA signer "
+                        "(default: the workspace's trust-anchors.pem, if any)")
+    add_workspace_arg(verify)
     verify.set_defaults(func=_verify)

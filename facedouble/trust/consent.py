@@ -51,10 +51,15 @@ class ConsentRecord:
     expires: str | None = None  # ISO date, inclusive; None = no end date
     notes: str = ""
     version: int = SCHEMA_VERSION
+    # identity embeddings of the person who signed (facedouble.trust.person); None: made without references
+    reference_embeddings: list[list[float]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-dict view (what is stored and hashed)."""
-        return dataclasses.asdict(self)
+        """Plain-dict view (what is stored and hashed; a record without references hashes as before)."""
+        data = dataclasses.asdict(self)
+        if data["reference_embeddings"] is None:
+            del data["reference_embeddings"]
+        return data
 
     @property
     def record_hash(self) -> str:
@@ -86,8 +91,13 @@ def _parse_date(text: str | None, what: str) -> str | None:
 
 
 def add_identity(workspace: Path, name: str, release: Path, scope: str = "", expires: str | None = None,
-                 notes: str = "") -> ConsentRecord:
-    """Store a new consent record; refuses to overwrite an existing one (records are evidence)."""
+                 notes: str = "", reference: Path | None = None) -> ConsentRecord:
+    """Store a new consent record; refuses to overwrite an existing one (records are evidence).
+
+    `reference`: faces of the person who signed, from the release session (a faceset, a clip, an image
+    or an image folder): their identity embeddings go into the record, and every faceset bound to it or
+    trained on is compared with them (facedouble.trust.person).
+    """
     release = Path(release)
     if not release.is_file():
         raise InputError(f"release document not found: {release}")
@@ -98,9 +108,15 @@ def add_identity(workspace: Path, name: str, release: Path, scope: str = "", exp
     expires = _parse_date(expires, "--expires")
     if expires is not None and dt.date.fromisoformat(expires) < dt.date.today():
         raise InputError(f"--expires {expires} is in the past")
+    references = None
+    if reference is not None:
+        from facedouble.trust.person import reference_embeddings
+
+        references = reference_embeddings(Path(reference))
     record = ConsentRecord(name=name, release_sha256=sha256_file(release),
                            release_path=str(release.resolve()), scope=scope,
-                           created=dt.date.today().isoformat(), expires=expires, notes=notes)
+                           created=dt.date.today().isoformat(), expires=expires, notes=notes,
+                           reference_embeddings=references)
     atomic_write_json(path, record.to_dict())
     return record
 
@@ -113,9 +129,35 @@ def load_identity(workspace: Path, name: str) -> ConsentRecord:
                           "(add one with `facedouble identity add`)")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return ConsentRecord(**data)
+        record = ConsentRecord(**data)
     except (ValueError, TypeError) as exc:
         raise InputError(f"consent record {path} is malformed: {exc}") from None
+    return _check_record(record, path)
+
+
+def _check_record(record: ConsentRecord, path: Path) -> ConsentRecord:
+    """InputError unless every field has its type and the dates parse (a hand-edited record must not
+    crash a render at the expiry check)."""
+    for field in ("name", "release_sha256", "release_path", "scope", "created", "notes"):
+        if not isinstance(getattr(record, field), str):
+            raise InputError(f"consent record {path} is malformed: '{field}' must be text")
+    if record.expires is not None and not isinstance(record.expires, str):
+        raise InputError(f"consent record {path} is malformed: 'expires' must be a date or null")
+    if isinstance(record.version, bool) or not isinstance(record.version, int):
+        raise InputError(f"consent record {path} is malformed: 'version' must be an integer")
+    from facedouble.trust.person import check_references
+
+    try:
+        check_references(record.reference_embeddings)
+    except ValueError as exc:
+        raise InputError(f"consent record {path} is malformed: {exc}") from None
+    try:
+        _parse_date(record.expires, "'expires'")
+        if record.created:
+            _parse_date(record.created, "'created'")
+    except InputError as exc:
+        raise InputError(f"consent record {path} is malformed: {exc}") from None
+    return record
 
 
 def list_identities(workspace: Path) -> list[ConsentRecord]:
@@ -132,6 +174,7 @@ def bind_faceset(workspace: Path, name: str, faceset_dir: Path) -> ConsentRecord
     if not faceset_dir.is_dir():
         raise InputError(f"faceset folder not found: {faceset_dir}")
     record = _validate(load_identity(workspace, name), workspace)
+    _check_person(record, faceset_dir)
     atomic_write_json(faceset_dir / BINDING_FILE, {"version": SCHEMA_VERSION, "identity": record.name,
                                                    "record_hash": record.record_hash})
     return record
@@ -163,9 +206,12 @@ def revocation(workspace: Path, name: str) -> dict[str, Any] | None:
     if not path.exists():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        entry = json.loads(path.read_text(encoding="utf-8"))
     except ValueError:
+        entry = None
+    if not isinstance(entry, dict):
         return {"name": name, "revoked": "unknown (unreadable withdrawal file)"}  # fail closed
+    return entry
 
 
 def check_model_consent(consent: dict[str, Any] | None, workspace: Path | None = None) -> ConsentRecord:
@@ -206,10 +252,20 @@ def require_consent(faceset_dir: Path, workspace: Path | None = None) -> Consent
     try:
         binding = json.loads(binding_path.read_text(encoding="utf-8"))
         name, bound_hash = binding["identity"], binding["record_hash"]
+        if not isinstance(name, str):
+            raise TypeError
     except (ValueError, KeyError, TypeError):
         raise PolicyError(f"consent binding {binding_path} is malformed") from None
     record = load_identity(workspace, name)
     if record.record_hash != bound_hash:
         raise PolicyError(f"consent record {name!r} does not match the one faceset {faceset_dir} "
                           "was bound to")
-    return _validate(record, workspace)
+    _validate(record, workspace)
+    _check_person(record, faceset_dir)  # every training session: a binding copied onto other faces fails here
+    return record
+
+
+def _check_person(record: ConsentRecord, faceset_dir: Path) -> None:
+    from facedouble.trust.person import check_person
+
+    check_person(record.name, record.reference_embeddings, faceset_dir)

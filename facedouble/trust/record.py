@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ from facedouble.io import imagemeta
 from facedouble.io.atomic import atomic_write_bytes, atomic_write_json
 from facedouble.io.digest import sha256_file
 from facedouble.trust.consent import ConsentRecord
-from facedouble.trust.watermark import MAX_PAYLOAD_ID
 
 RECORD_KEY = "facedouble.render"
 # MP4 'comment' survives mov/mp4 muxing in FFmpeg; custom keys need movflags=use_metadata_tags, set below
@@ -27,13 +25,9 @@ STATEMENT = ("This media contains synthetic content: a face was replaced using a
              "(facedouble). It is not a recording of real events.")
 
 
-def new_payload_id() -> int:
-    """A random watermark payload id."""
-    return secrets.randbelow(MAX_PAYLOAD_ID + 1)
-
-
 def build_record(*, model_hash: str, consent: ConsentRecord | dict[str, Any], target: Path,
-                 settings: dict[str, Any], payload_id: int, output_name: str = "") -> dict[str, Any]:
+                 settings: dict[str, Any], payload_id: int, output_name: str = "",
+                 watermark_key_id: str | None = None) -> dict[str, Any]:
     """The render record as a plain dict (JSON-serialisable)."""
     consent_dict = consent.to_dict() if isinstance(consent, ConsentRecord) else dict(consent)
     consent_hash = consent.record_hash if isinstance(consent, ConsentRecord) else consent_dict.get("record_hash")
@@ -49,7 +43,8 @@ def build_record(*, model_hash: str, consent: ConsentRecord | dict[str, Any], ta
         "target": {"name": target.name, "sha256": sha256_file(target) if target.is_file() else None},
         "settings": settings,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "watermark": {"scheme": "qim-face-8x8-crc16", "payload_id": int(payload_id)},
+        "watermark": {"scheme": "qim-face-8x8-crc16-keyed", "payload_id": int(payload_id),
+                      "key_id": watermark_key_id},
         "output": output_name,
     }
 

@@ -22,7 +22,7 @@ from facedouble.merge.pipeline import FrameContext, MergeHooks, MergeResult, cli
 from facedouble.trust import c2pa_sign, record
 from facedouble.trust.guard import StreamGuard
 from facedouble.trust.label import apply_label
-from facedouble.trust.watermark import Watermarker
+from facedouble.trust.watermark import Watermarker, WatermarkKey
 
 CERTS_DIR = "certs"
 PREVIEW_LABEL = "SYNTHETIC PREVIEW"  # burnt into every preview, whatever --label says (a preview is never unmarked)
@@ -31,12 +31,17 @@ PREVIEW_LABEL = "SYNTHETIC PREVIEW"  # burnt into every preview, whatever --labe
 def check_consent(model: Any, workspace: str | Path | None = None) -> dict[str, Any]:
     """The model's consent, re-checked against the workspace's record now (the gate of renders and previews).
 
-    PolicyError when the model carries none, or the record is unknown, changed, expired or withdrawn.
+    PolicyError when the model carries none, or the record is unknown, changed, expired or withdrawn, or
+    (a model loaded from a checkpoint) its consent seal does not verify with the workspace's key.
     """
     from facedouble.trust.consent import check_model_consent
+    from facedouble.trust.seal import check_seal
 
     consent = getattr(model, "consent", None)
     check_model_consent(consent, Path(workspace) if workspace is not None else None)
+    seal = getattr(model, "consent_seal", None)
+    if seal is not None:  # None only for in-memory stand-ins; a checkpoint without a seal carries ""
+        check_seal(consent, str(model.model_hash), seal, workspace)
     return consent
 
 
@@ -59,7 +64,8 @@ def render_preview(model: Any, faceset: str | Path, index: int, *, workspace: st
     plan = load_plan(model, faceset, config, clip)
     text = f"{label} - {PREVIEW_LABEL}" if label else PREVIEW_LABEL
     marks = RenderProvenance.for_render(model_hash=model.model_hash, clip=plan.clip, settings=to_dict(config),
-                                        fps=float(plan.fps), frame_count=1, cert=None, key=None, label=text)
+                                        fps=float(plan.fps), frame_count=1, cert=None, key=None, label=text,
+                                        workspace=workspace)
     return preview(model, faceset, index, marks.hooks(), config, rules, clip, plan=plan)
 
 
@@ -88,21 +94,26 @@ class RenderProvenance:
     """Guard, watermark, label, record and signature for one render; `hooks()` plugs them into merge."""
 
     def __init__(self, *, payload_id: int, fps: float, frame_count: int | None, cert: Path | None,
-                 key: Path | None, label: str | None = None):
+                 key: Path | None, label: str | None = None, workspace: str | Path | None = None,
+                 watermark_key: WatermarkKey | None = None):
         # cert/key None: marks frames only (a preview); finalize then refuses to run unsigned.
+        # The watermark is keyed by the workspace's secret (made at the first marked render).
         self.payload_id, self.label = payload_id, label
         self.cert, self.key = (Path(cert) if cert else None), (Path(key) if key else None)
-        self.watermarker = Watermarker(payload_id, fps=fps)
+        self.watermark_key = watermark_key or WatermarkKey.for_workspace(workspace, create=True)
+        self.watermarker = Watermarker(payload_id, self.watermark_key, fps=fps)
         self.guard = StreamGuard(fps, frame_count, "merge output")
         self._record: dict[str, Any] | None = None
 
     @classmethod
     def for_render(cls, *, model_hash: str, clip: Path, settings: dict[str, Any], fps: float,
                    frame_count: int | None, cert: Path | None, key: Path | None,
-                   label: str | None = None) -> RenderProvenance:
-        """Provenance of the render of `clip` with this model and settings (the same payload in every shard)."""
+                   label: str | None = None, workspace: str | Path | None = None,
+                   watermark_key: WatermarkKey | None = None) -> RenderProvenance:
+        """Provenance of the render of `clip` with this model and settings (the same payload in every shard);
+        the watermark is keyed by `watermark_key`, default the workspace's (FACEDOUBLE_WORKSPACE if None)."""
         return cls(payload_id=payload_for(model_hash, clip, settings), fps=fps, frame_count=frame_count,
-                   cert=cert, key=key, label=label)
+                   cert=cert, key=key, label=label, workspace=workspace, watermark_key=watermark_key)
 
     def hooks(self) -> MergeHooks:
         """Merge hooks running this provenance."""
@@ -129,7 +140,7 @@ class RenderProvenance:
             self._record = record.build_record(
                 model_hash=result.model_hash, consent=result.consent, target=result.clip,
                 settings=result.settings | {"label": self.label}, payload_id=self.payload_id,
-                output_name=Path(output).name if output else "")
+                output_name=Path(output).name if output else "", watermark_key_id=self.watermark_key.key_id)
         return self._record
 
     def metadata(self, result: MergeResult) -> dict[str, str]:

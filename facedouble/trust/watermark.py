@@ -1,8 +1,17 @@
 """Invisible watermark in the face: keyed dither modulation (QIM) of face-aligned, low-frequency luma.
 
 Payload layout (32 bits): a 16-bit payload id followed by a CRC-16/CCITT of the id, the whole word XORed
-with a fixed mask. The CRC is the error detector: a decoded word whose CRC does not match is never
+with a keyed mask. The CRC is the error detector: a decoded word whose CRC does not match is never
 reported as a mark. The mask keeps trivial words (all zeros / all ones) from being valid codes.
+
+The key. Each workspace has a secret watermark key (`<workspace>/keys/watermark.key`, 32 random bytes,
+mode 0600, made at the first marked render; facedouble.trust.keys). The lattice dither of every bit and
+the whitening mask are derived from it (`WatermarkKey`, HMAC-SHA256 with fixed labels), so nothing in the
+code says where the lattice points are: reading the mark, and writing one that verifies, both need the
+key. The projections (where the bits live, below) stay public: they are the robustness design, and
+knowing them lets an attacker damage the mark (as any watermark can be damaged by enough noise) but not
+read or forge it. Without the key a projection's lattice phase is a uniform random number, and a word
+decoded under a wrong key is a random 32-bit word that passes the CRC 1 time in 65536 per try.
 
 Where the bits live. Each face is aligned to a canonical square (the extract stage's detector and
 68-point landmarks, Umeyama similarity to the "full" face-type template: forehead to chin). Over that
@@ -12,8 +21,9 @@ luma. The 32 bits are carried by 32 fixed linear combinations of the 64 cell fea
 that maximise (mark energy budget) / (noise after H.264 CRF 28 + 50% downscale, alignment included),
 measured on 6 GRID clips that are not the benchmark clips; all of them ignore a uniform brightness change
 and linear brightness ramps. Each projection is quantized to a keyed lattice: bit b puts projection b
-on `step * (k + DITHER[b] + bit / 2)`. The change is added to the frame as a smooth luma pattern (the
-same on R, G and B) warped back from the square: no chroma change, no edges, nothing finer than a cell.
+on `step * (k + dither[b] + bit / 2)` (dither from the key). The change is added to the frame as a smooth
+luma pattern (the same on R, G and B) warped back from the square: no chroma change, no edges, nothing
+finer than a cell.
 
 Why QIM and not spread spectrum: the decoder compares each projection with the lattice, so the host
 face does not interfere (spread-spectrum luma with correlation decoding got ~80% bits right at 40 dB).
@@ -29,13 +39,17 @@ and was wiped out. Kept points cost energy, so each frame has a budget: the mark
 box may not exceed BOX_RMS_LEVELS (face-box PSNR >= 40.3 dB after rounding); over it, bits return to
 their nearest points (largest saving first) and, if that is not enough, the pattern is scaled down.
 
-Detection: every face of every frame (up to DETECT_MAX_FRAMES) is aligned the same way; per projection
-the soft value cos(2 pi (y / step - DITHER - bit / 2)) is averaged over all observations. Compression
+Detection: frames are sampled across the whole clip (`sample_windows`: DETECT_WINDOWS runs of
+DETECT_WINDOW consecutive frames, evenly spaced from the first frame to the last, so footage put before
+or after a render does not hide it); every face of every sampled frame is aligned the same way; per
+projection the soft value cos(2 pi (y / step - dither - bit / 2)) is averaged over the observations of
+each window and over all of them, and each of these averages is decoded (the first that passes wins). Compression
 shifts the landmarks of a small face systematically, so one alignment correction per clip (shift and
 scale of the square: `_SHIFTS` x `_SCALES`) is chosen, the one whose averaged soft values are the most
 decisive. The hard word must then pass the CRC, exactly or after flipping one of its 5 least reliable
-bits: at most 6 tries of a 1-in-65536 check per clip, < 1e-4 false positives per unmarked clip whatever
-it shows (an unmarked face decodes to a stable but arbitrary word).
+bits: at most 6 tries of a 1-in-65536 check per average, (DETECT_WINDOWS + 1) averages per clip:
+< 6e-4 false positives per unmarked clip whatever it shows (an unmarked face decodes to a stable but
+arbitrary word).
 
 History (same benchmark, CRF 28 + 50%, at ~40 dB): the RivaGAN mark this replaces survived only at ~29 dB
 (a visible chroma mottle); luma-only or chroma-only RivaGAN, texture masking, low-pass filtering and a
@@ -45,6 +59,9 @@ accuracy 0.75, 2 of 3 clips; noise-fitted projections of 8x8 cells: 0.83; kept l
 0.86, but over 5 payloads x 3 clips one of 15 was not found and one frame fell to 39.6 dB; kept points
 (0.8 step) under the face-box budget: 15 of 15 found, every frame >= 40.5 dB, per-frame accuracy 0.82-0.97.
 
+Keyed (2026-12-02, bench/trust.py, 3 keys x the 3 clips below, Intel Xeon Sapphire Rapids class, 2 cores):
+face-box PSNR 41.7 dB mean, worst frame 40.5; CRF 28 + 50% per-frame accuracy 0.893, 9 of 9 found; unmarked
+0 of 18. Before the key (one public dither):
 Measured (bench/trust.py, GRID pwij3p/bbaf2n/swiz3n, 50 frames each = 2 s, 1 thread): face-box PSNR
 41.7 dB mean, worst frame 40.5; RMS Cr/Cb change 0.02 levels. Per-frame bit accuracy, clips found, smallest
 averaged soft value of a right bit (1 = clean, 0 = coin toss, negative = wrong and corrected by the
@@ -68,21 +85,24 @@ from pathlib import Path
 
 import numpy as np
 
+from facedouble.colour.luma import luma as rec601_luma
 from facedouble.errors import InputError
-from facedouble.trust.watermark_basis import DITHER, PROJECTIONS
+from facedouble.face.box import iou
+from facedouble.trust.watermark_basis import PROJECTIONS
 
 ID_BITS = 16
 MAX_PAYLOAD_ID = (1 << ID_BITS) - 1
-_MASK = 0x5A3C_96E1  # fixed whitening mask (arbitrary constant, part of the format)
 GRID_CELLS = 8  # cells per side of the aligned face square
 CANON_SIZE = 64  # samples per side of the aligned luma the features are measured on
 _PATTERN_SIZE = 128  # samples per side of the mark pattern before it is warped into the frame
-FACE_TYPE = "full"  # facedouble.extract.facetypes: the square spans forehead to chin
+FACE_TYPE = "full"  # facedouble.face.types: the square spans forehead to chin
 RMS_LEVELS = 2.0  # mean luma change over the aligned square (design value; sets the lattice step)
 HYSTERESIS = 0.8  # keep a bit's lattice point while the face stays within this many steps of it
 BOX_RMS_LEVELS = 2.4  # ... unless the mark's RMS in the face box would exceed this (PSNR 40.3 dB with rounding)
 MAX_FACES = 4  # faces per frame looked at by the detector
-DETECT_MAX_FRAMES = 250  # verify looks at the first 10 s at 25 fps: enough for any excerpt we must find
+DETECT_WINDOW = 50  # consecutive frames per sampled window (2 s at 25 fps: the shortest excerpt we must find)
+DETECT_WINDOWS = 5  # windows per clip, evenly spaced over it (at most 250 frames are examined)
+DETECT_MAX_FRAMES = DETECT_WINDOW * DETECT_WINDOWS
 _WEAKEST = 5  # a word failing its CRC may have one of its 5 least reliable bits flipped
 # alignment corrections tried per clip: shift (fraction of the square) and scale of the square
 _SHIFTS = tuple(float(v) for v in np.linspace(-0.016, 0.016, 9))
@@ -115,20 +135,64 @@ def crc16(value: int) -> int:
     return crc
 
 
-def encode_payload(payload_id: int) -> np.ndarray:
-    """32 bits (float32 0/1, MSB first) that carry `payload_id` and its check bits."""
+@dataclasses.dataclass(frozen=True, eq=False)
+class WatermarkKey:
+    """What the secret key decides: each bit's lattice dither and the whitening mask (never the key itself)."""
+
+    dither: np.ndarray  # (32,) lattice offsets, fractions of the step, uniform in [0, 1)
+    mask: int  # 32-bit whitening mask
+    key_id: str  # a short public fingerprint of the key, for reports (says which key, reveals nothing)
+
+    @classmethod
+    def from_secret(cls, secret: bytes) -> WatermarkKey:
+        """Derive the watermark parameters from a secret (>= 16 bytes)."""
+        import hashlib
+        import hmac
+
+        if len(secret) < 16:
+            raise InputError("a watermark key needs at least 16 bytes")
+
+        def derive(label: bytes) -> bytes:
+            return hmac.new(secret, b"facedouble-watermark-v1/" + label, hashlib.sha256).digest()
+
+        words = np.frombuffer(derive(b"dither-0") + derive(b"dither-1") + derive(b"dither-2")
+                              + derive(b"dither-3"), dtype=">u4")[:32]
+        dither = words.astype(np.float64) / 2.0**32
+        mask = int.from_bytes(derive(b"mask")[:4], "big")
+        return cls(dither=dither, mask=mask, key_id=derive(b"id")[:4].hex())
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> WatermarkKey:
+        """The key in a key file (`verify --key FILE`; a workspace's keys/watermark.key)."""
+        from facedouble.trust.keys import read_key
+
+        return cls.from_secret(read_key(path))
+
+    @classmethod
+    def for_workspace(cls, workspace: str | Path | None, create: bool = False) -> WatermarkKey:
+        """The workspace's watermark key (made, mode 0600, when `create` and missing)."""
+        from facedouble.trust.keys import workspace_key
+
+        return cls.from_secret(workspace_key(workspace, KEY_NAME, create=create))
+
+
+KEY_NAME = "watermark"
+
+
+def encode_payload(payload_id: int, key: WatermarkKey) -> np.ndarray:
+    """32 bits (float32 0/1, MSB first) that carry `payload_id` and its check bits under `key`."""
     if not 0 <= payload_id <= MAX_PAYLOAD_ID:
         raise InputError(f"watermark payload id must be 0..{MAX_PAYLOAD_ID}, got {payload_id}")
-    word = ((payload_id << 16) | crc16(payload_id)) ^ _MASK
+    word = ((payload_id << 16) | crc16(payload_id)) ^ key.mask
     return np.array([(word >> (31 - i)) & 1 for i in range(32)], dtype=np.float32)
 
 
-def decode_payload(bits: np.ndarray) -> int | None:
+def decode_payload(bits: np.ndarray, key: WatermarkKey) -> int | None:
     """Payload id from 32 hard bits, or None if the check bits do not match."""
     word = 0
     for bit in np.asarray(bits).astype(int).ravel():
         word = (word << 1) | int(bit)
-    word ^= _MASK
+    word ^= key.mask
     payload_id, check = word >> 16, word & 0xFFFF
     return payload_id if crc16(payload_id) == check else None
 
@@ -149,17 +213,9 @@ def _landmarker():
     return get_landmarker("mediapipe")
 
 
-def _iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def _square_transform(frame_rgb: np.ndarray, points5: np.ndarray, box) -> np.ndarray | None:
     """2x3 similarity from frame pixels to the unit face square, or None if no landmarks are found."""
-    from facedouble.extract.align import face_transform
+    from facedouble.face.align import face_transform
 
     mesh = _landmarker().from_points5(frame_rgb, np.asarray(points5, np.float64), np.asarray(box, np.float64))
     return None if mesh is None else face_transform(mesh.landmarks, FACE_TYPE, 1)
@@ -179,9 +235,9 @@ def _transform_for_box(frame_rgb: np.ndarray, box, detected: list[tuple[np.ndarr
                        ) -> np.ndarray | None:
     """The square transform of the face at `box`, found the way the detector will find it (`detected`:
     the frame's `_faces`, when the caller already has them)."""
-    faces = [f for f in (_faces(frame_rgb) if detected is None else detected) if _iou(f[1], box) > 0.3]
+    faces = [f for f in (_faces(frame_rgb) if detected is None else detected) if iou(f[1], box) > 0.3]
     if faces:
-        return max(faces, key=lambda f: _iou(f[1], box))[0]
+        return max(faces, key=lambda f: iou(f[1], box))[0]
     # no detection there (e.g. a crop the detector misses): landmarks from the box's typical eye/nose/mouth
     x0, y0, x1, y1 = box
     rel = np.array([[0.32, 0.4], [0.68, 0.4], [0.5, 0.58], [0.36, 0.76], [0.64, 0.76]])
@@ -216,8 +272,7 @@ def _canonical_luma(frame_rgb: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     sigma = 0.45 / scale if scale < 0.8 else 0.0
     # OpenCV's float Gaussian reaches 4 sigma: this margin keeps every pixel the warp samples exact
     x0, y0, x1, y1 = _footprint(matrix, frame_rgb.shape, int(np.ceil(4 * sigma)) + 2)
-    rgb = frame_rgb[y0:y1, x0:x1].astype(np.float32)
-    luma = 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
+    luma = rec601_luma(frame_rgb[y0:y1, x0:x1])
     if sigma:
         luma = cv2.GaussianBlur(luma, (0, 0), sigma)
     grid[:, 2] += grid[:, :2] @ np.array([x0, y0], np.float64)
@@ -283,8 +338,8 @@ def _design() -> _Design:
     return _Design(step, energy, embed, amplitude, _windows_2d(_PATTERN_SIZE).astype(np.float32))
 
 
-def _lattice_offset(bits: np.ndarray, step: float) -> np.ndarray:
-    return (DITHER + np.asarray(bits, np.float64) / 2.0) * step
+def _lattice_offset(bits: np.ndarray, step: float, dither: np.ndarray) -> np.ndarray:
+    return (dither + np.asarray(bits, np.float64) / 2.0) * step
 
 
 # --- embedding ----------------------------------------------------------------------------------------
@@ -329,9 +384,11 @@ class Watermarker:
     the mark is fainter and less robust). The lattice step is part of the format and never changes.
     """
 
-    def __init__(self, payload_id: int, fps: float = 25.0, strength: float = 1.0):
-        self.payload_id = payload_id
-        self.bits = encode_payload(payload_id)
+    def __init__(self, payload_id: int, key: WatermarkKey, fps: float = 25.0, strength: float = 1.0):
+        if not isinstance(key, WatermarkKey):
+            raise InputError("the watermark needs its key (WatermarkKey.for_workspace / from_file)")
+        self.payload_id, self.key = payload_id, key
+        self.bits = encode_payload(payload_id, key)
         self.fps = fps
         self.strength = strength
         self._tracks: dict[int, _TrackState] = {}
@@ -391,7 +448,7 @@ class Watermarker:
         design = _design()
         step = design.step
         projections = PROJECTIONS @ cell_features(_canonical_luma(frame_rgb, matrix))
-        offset = _lattice_offset(self.bits, step)
+        offset = _lattice_offset(self.bits, step, self.key.dither)
         nearest = np.round((projections - offset) / step) * step + offset
         state = self._tracks.get(track_id)
         if frame_index is not None and state is not None and state.frame_index == frame_index - 1:
@@ -422,80 +479,108 @@ def observe(frame_rgb: np.ndarray) -> list[np.ndarray]:
     return [_canonical_luma(frame_rgb, matrix) for matrix, _ in _faces(frame_rgb)]
 
 
-def soft_values(lumas: np.ndarray, shift=(0.0, 0.0), scale: float = 1.0) -> np.ndarray:
-    """(n, 32) soft bits in [-1, 1] of n aligned faces: +1 is a clean 0 bit, -1 a clean 1 bit."""
+def soft_values(lumas: np.ndarray, key: WatermarkKey, shift=(0.0, 0.0), scale: float = 1.0) -> np.ndarray:
+    """(n, 32) soft bits in [-1, 1] of n aligned faces under `key`: +1 is a clean 0 bit, -1 a clean 1 bit."""
     step = _design().step
     projections = cell_features(lumas, shift, scale) @ PROJECTIONS.T
-    return np.cos(2 * np.pi * (projections / step - DITHER))
+    return np.cos(2 * np.pi * (projections / step - key.dither))
 
 
-def _best_alignment(lumas: np.ndarray) -> np.ndarray:
+def _best_alignment(lumas: np.ndarray, key: WatermarkKey) -> np.ndarray:
     """(n, 32) soft values under the alignment correction whose mean soft values are most decisive."""
     best, best_score = None, -1.0
     for scale in _SCALES:
         for dx in _SHIFTS:
             for dy in _SHIFTS:
-                soft = soft_values(lumas, (dx, dy), scale)
+                soft = soft_values(lumas, key, (dx, dy), scale)
                 score = float(np.abs(soft.mean(0)).sum())
                 if score > best_score:
                     best, best_score = soft, score
     return best
 
 
-def decode_soft(total: np.ndarray) -> tuple[int | None, int]:
+def decode_soft(total: np.ndarray, key: WatermarkKey) -> tuple[int | None, int]:
     """(payload, corrected bits) from 32 averaged soft values: the hard word's CRC must match, as is or
     after flipping one of its _WEAKEST least reliable bits (1 + _WEAKEST tries of a 1-in-65536 check)."""
     hard = np.asarray(total) < 0
-    payload = decode_payload(hard)
+    payload = decode_payload(hard, key)
     if payload is not None:
         return payload, 0
     for position in np.argsort(np.abs(total))[:_WEAKEST]:
         flipped = hard.copy()
         flipped[position] = ~flipped[position]
-        payload = decode_payload(flipped)
+        payload = decode_payload(flipped, key)
         if payload is not None:
             return payload, 1
     return None, 0
 
 
-def decide(lumas: list[np.ndarray] | np.ndarray, examined: int, min_votes: int = 1) -> Detection:
-    """Combine aligned face squares (from `observe`) into one decision."""
+def decide(lumas: list[np.ndarray] | np.ndarray, examined: int, key: WatermarkKey, min_votes: int = 1,
+           groups: list[int] | None = None) -> Detection:
+    """Combine aligned face squares (from `observe`) into one decision.
+
+    `groups`: the window each observation came from (`detect_video`); the average of each window is decoded
+    as well as the average of all, so a render that fills one window of a longer clip is still found.
+    """
     if len(lumas) < max(1, min_votes):
         return Detection(False, None, len(lumas), examined, 0.0)
-    soft = _best_alignment(np.asarray(lumas, np.float64))
-    payload, _ = decode_soft(soft.mean(0))
-    if payload is None:
-        return Detection(False, None, len(lumas), examined, 0.0)
-    agree = float(((soft < 0) == (encode_payload(payload) > 0.5)).mean())
-    return Detection(True, payload, len(lumas), examined, agree)
+    soft = _best_alignment(np.asarray(lumas, np.float64), key)
+    candidates = [np.ones(len(soft), bool)]
+    if groups is not None and len(set(groups)) > 1:
+        labels = np.asarray(groups)
+        candidates += [labels == g for g in sorted(set(groups)) if (labels == g).sum() >= max(1, min_votes)]
+    for chosen in candidates:
+        subset = soft[chosen] if chosen.all() else _best_alignment(
+            np.asarray(lumas, np.float64)[chosen], key)
+        payload, _ = decode_soft(subset.mean(0), key)
+        if payload is not None:
+            agree = float(((subset < 0) == (encode_payload(payload, key) > 0.5)).mean())
+            return Detection(True, payload, int(chosen.sum()), examined, agree)
+    return Detection(False, None, len(lumas), examined, 0.0)
 
 
-def detect_frames(frames: Iterable[np.ndarray], min_votes: int = 1) -> Detection:
+def detect_frames(frames: Iterable[np.ndarray], key: WatermarkKey, min_votes: int = 1) -> Detection:
     """Look for the mark in an iterable of RGB frames (every face in every frame is one observation)."""
     lumas: list[np.ndarray] = []
     examined = 0
     for frame in frames:
         examined += 1
         lumas += observe(frame)
-    return decide(lumas, examined, min_votes)
+    return decide(lumas, examined, key, min_votes)
 
 
-def detect_video(path: str | Path, max_frames: int = DETECT_MAX_FRAMES) -> Detection:
-    """Look for the mark in the first `max_frames` frames of a video."""
+def sample_windows(frame_count: int, window: int = DETECT_WINDOW, windows: int = DETECT_WINDOWS) -> list[int]:
+    """First frames of the windows examined in a clip of `frame_count` frames: evenly spaced from the start
+    to the end (the last window ends on the last frame); one window covers a clip that short."""
+    if frame_count <= window * windows:
+        return list(range(0, max(frame_count, 1), window))
+    return sorted({int(round(v)) for v in np.linspace(0, frame_count - window, windows)})
+
+
+def detect_video(path: str | Path, key: WatermarkKey, window: int = DETECT_WINDOW,
+                 windows: int = DETECT_WINDOWS) -> Detection:
+    """Look for the mark in `windows` runs of `window` frames spread over the whole video."""
     from facedouble.io.video import open_source
 
     source = open_source(path)
+    count = source.info.frame_count
+    if not count:  # no frame count in the container (e.g. MPEG-PS): count by decoding once
+        count = sum(1 for _ in open_source(path))
+    lumas: list[np.ndarray] = []
+    groups: list[int] = []
+    examined = 0
+    for number, first in enumerate(sample_windows(count, window, windows)):
+        for frame in open_source(path).frames(first):
+            if frame.index >= first + window:
+                break
+            examined += 1
+            faces = observe(frame.image)
+            lumas += faces
+            groups += [number] * len(faces)
+    return decide(lumas, examined, key, groups=groups)
 
-    def frames():
-        for frame in source:
-            if frame.index >= max_frames:
-                return
-            yield frame.image
 
-    return detect_frames(frames())
-
-
-def detect_image(path: str | Path) -> Detection:
+def detect_image(path: str | Path, key: WatermarkKey) -> Detection:
     """Look for the mark in a still image (one frame; the CRC still has to match)."""
     import cv2
 
@@ -503,4 +588,4 @@ def detect_image(path: str | Path) -> Detection:
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
         raise InputError(f"cannot read image {path}")
-    return detect_frames([cv2.cvtColor(image, cv2.COLOR_BGR2RGB)])
+    return detect_frames([cv2.cvtColor(image, cv2.COLOR_BGR2RGB)], key)

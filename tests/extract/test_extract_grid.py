@@ -5,8 +5,8 @@ import itertools
 import numpy as np
 import pytest
 
-from facedouble.extract.align import eye_centres, template_in_output
 from facedouble.extract.identity import distance
+from facedouble.face.align import eye_centres, template_in_output
 from facedouble.faceset import Faceset
 from tests.conftest import GRID_CLIPS, SAME_PERSON
 
@@ -40,7 +40,7 @@ def test_aligned_eye_centres_land_on_the_template(facesets):
 
 
 def test_metadata_links_back_to_the_source_frame(facesets, grid_clip):
-    from facedouble.extract.align import transform_points
+    from facedouble.face.align import transform_points
 
     folder = facesets["bbaf2n"]
     _, meta = next(iter(Faceset(folder).metas()))

@@ -104,6 +104,16 @@ def test_v1_files_still_read_and_v1_cannot_carry_labels(tmp_path, face):
         read_meta(path)
 
 
+def test_files_with_the_retired_identity_field_still_read(tmp_path, face):
+    """Faces written before FaceMeta.identity was removed carry "identity": null; they read unchanged."""
+    image, meta = face
+    path = tmp_path / "face.png"
+    write_face(path, image, meta)
+    assert "identity" not in json.loads(meta.to_json())
+    _tamper(path, lambda r: r.update(identity=None))
+    assert read_meta(path).frame_index == meta.frame_index
+
+
 @pytest.mark.parametrize("labels, message", [
     ({"include": [[[0, 0], [1, 1]]]}, "3..512"),
     ({"include": [[[0, 0], [1, 1], [1e9, 0]]]}, "outside"),

@@ -83,10 +83,11 @@ def test_real_grid_shot_in_3_chunks_renders_a_signed_marked_video(tmp_path, grid
     import torch
 
     from facedouble.config import to_dict
-    from facedouble.train import checkpoint as ck
+    from facedouble.nn import checkpoint as ck
     from facedouble.train.models.presets import build_model, preset
     from facedouble.trust.c2pa_sign import init_test_ca
     from facedouble.trust.consent import add_identity
+    from facedouble.trust.seal import seal_model
 
     openjd = Path(sys.executable).parent / "openjd"
     if not openjd.exists():
@@ -100,6 +101,7 @@ def test_real_grid_shot_in_3_chunks_renders_a_signed_marked_video(tmp_path, grid
     state = {"model": to_dict(cfg), "train": {}, "iteration": 1,
              "consent": {"name": record.name, "record_hash": record.record_hash}}
     ck.save_checkpoint(tmp_path / "model", build_model(cfg).state_dict(), {}, state)
+    seal_model(tmp_path / "model", tmp_path / "ws")  # merge refuses a model whose consent is not sealed
     init_test_ca(tmp_path / "ws" / "certs")
     root = Path(__file__).resolve().parents[2]
     exe = tmp_path / "facedouble"  # the workers' install: this checkout, run by this interpreter

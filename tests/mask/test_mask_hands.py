@@ -83,14 +83,15 @@ def test_modes_and_missing_hand_mask():
 def test_merge_with_hands_mode_cuts_the_hand_out_of_the_matte(bird_faceset, tmp_path):
     import cv2
 
-    from facedouble.merge.pipeline import MergeConfig, Outputs, merge
-    from facedouble.merge.standin import ShiftSwapper
+    from facedouble.merge.pipeline import MergeConfig, Outputs
+    from tests.standin import ShiftSwapper
+    from tests.standin import merge_unmarked as merge
 
     sums = {}
     for mode in ("hull", "hull*-hands"):
         out = Outputs(png_dir=tmp_path / mode / "png", matte_dir=tmp_path / mode / "matte")
         merge(ShiftSwapper(64, face_type="full"), bird_faceset, out,
-              MergeConfig(mask=mode, colour="none", smooth=0.0, batch=8, segment_frames=100), progress=False)
+              MergeConfig(mask=mode, colour="none", transform_smooth=0.0, batch=8, segment_frames=100), progress=False)
         sums[mode] = {p.name: float(cv2.imread(str(p), cv2.IMREAD_UNCHANGED).astype(np.float64).sum())
                       for p in sorted(out.matte_dir.iterdir())}
     assert sums["hull"].keys() == sums["hull*-hands"].keys()

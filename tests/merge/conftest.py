@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facedouble.merge.standin import ShiftSwapper
+from tests.standin import ShiftSwapper
 
 CLIP = "bbaf2n"
 

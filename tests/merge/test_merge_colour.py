@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
+from facedouble.colour import COLOUR_TRANSFERS, get_colour_transfer
+from facedouble.colour._stats import mean_cov, weights
 from facedouble.errors import FacedoubleError
-from facedouble.merge.colour import COLOUR_TRANSFERS, get_colour_transfer
-from facedouble.merge.colour._stats import mean_cov, weights
 from facedouble.merge.masks import hull_mask, refine_mask
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facedouble.extract.align import template_in_output
+from facedouble.face.align import template_in_output
 from facedouble.merge.blend import composite, scale_about_centre
 from facedouble.merge.masks import build_mask, hull_mask, mesh_mask, refine_mask
 from facedouble.merge.plan import build_plan, retarget

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from facedouble.io.video import open_source
-from facedouble.merge.pipeline import MergeConfig, Outputs, Rendered, flicker_figure, flicker_pair, merge
+from facedouble.merge.pipeline import MergeConfig, Outputs, Rendered, flicker_figure, flicker_pair
+from tests.standin import merge_unmarked as merge
 
 
 def _read_png(path: Path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
@@ -28,7 +29,7 @@ def _packets(path: Path, kind: str) -> list[bytes]:
 @pytest.fixture(scope="module")
 def render(target, tmp_path_factory):
     """One full render of the GRID clip: MP4 + PNG + mattes + transforms."""
-    from facedouble.merge.standin import ShiftSwapper
+    from tests.standin import ShiftSwapper
 
     out = tmp_path_factory.mktemp("render")
     model = ShiftSwapper(96)
@@ -109,7 +110,7 @@ def test_flicker_figure_is_one_for_an_unchanged_render():
 def test_test_clip_with_aac_audio_and_bt709_keeps_audio_and_colour(target, target_frames, tmp_path):
     """An MP4 target (H.264 tagged BT.709 + AAC) made with PyAV's bundled FFmpeg: the audio is copied
     bit for bit, the colour tags are kept and pixels outside the face stay within codec noise."""
-    from facedouble.merge.standin import ShiftSwapper
+    from tests.standin import ShiftSwapper
 
     clip = tmp_path / "clip.mp4"
     with av.open(str(target[1])) as src, av.open(str(clip), "w") as dst:
@@ -145,9 +146,9 @@ def test_test_clip_with_aac_audio_and_bt709_keeps_audio_and_colour(target, targe
 def test_two_faces_in_one_frame_are_both_replaced(tmp_path):
     """Two real people side by side: both faces swapped, each with its own track, nothing else touched."""
     from facedouble.extract.pipeline import ExtractConfig, extract
-    from facedouble.merge.standin import ShiftSwapper
     from tests.conftest import grid_path
     from tests.footage import frames_of, write_clip
+    from tests.standin import ShiftSwapper
 
     left, right = frames_of(grid_path("bbaf2n"), 12), frames_of(grid_path("sbwe5n"), 12)
     clip = write_clip(tmp_path / "two.mp4", [np.hstack([a, b]) for a, b in zip(left, right, strict=True)])
@@ -172,9 +173,9 @@ def test_odd_frame_size_renders_pngs_and_refuses_mp4_before_any_work(tmp_path):
     """A 359x287 image sequence: PNG output works; MP4 (yuv420p needs even sizes) is refused up front."""
     from facedouble.errors import FacedoubleError
     from facedouble.extract.pipeline import ExtractConfig, extract
-    from facedouble.merge.standin import ShiftSwapper
     from tests.conftest import grid_path
     from tests.footage import frames_of
+    from tests.standin import ShiftSwapper
 
     stills = tmp_path / "stills"
     stills.mkdir()

@@ -11,9 +11,10 @@ import pytest
 from facedouble.errors import FacedoubleError, PolicyError
 from facedouble.io.video import open_source
 from facedouble.merge.overrides import OverrideRule, load_overrides
-from facedouble.merge.pipeline import MergeConfig, MergeHooks, Outputs, finalize, merge, preview
-from facedouble.merge.standin import ShiftSwapper
+from facedouble.merge.pipeline import MergeConfig, MergeHooks, Outputs, finalize, preview
 from tests.merge.conftest import consented
+from tests.standin import ShiftSwapper
+from tests.standin import merge_unmarked as merge
 
 CONFIG = MergeConfig(segment_frames=20, batch=6, colour="rct")
 

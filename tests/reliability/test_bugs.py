@@ -29,7 +29,7 @@ def face(grid_clip) -> np.ndarray:
 
 @pytest.mark.parametrize("name", ["idt", "sot"])
 def test_sample_transfers_survive_a_soft_mask(face, name):
-    from facedouble.merge.colour import get_colour_transfer
+    from facedouble.colour import get_colour_transfer
 
     src = face.astype(np.float32) / 255.0
     tgt = np.clip(src * 0.8 + np.array([0.1, 0.0, -0.05], np.float32), 0, 1)
@@ -272,3 +272,61 @@ def test_seek_table_skips_frames_cut_by_an_edit_list(tmp_path, face):
         assert [f.index for f in seeked] == [f.index for f in full[start:]]
         assert [f.timestamp for f in seeked] == [f.timestamp for f in full[start:]]
         assert all(np.array_equal(a.image, b.image) for a, b in zip(seeked, full[start:], strict=True))
+
+
+# 8. a phone clip with a rotation display matrix --------------------------------------------------
+
+@pytest.mark.parametrize("rotation", [90, 270])
+def test_rotated_phone_clip_is_read_upright_and_merged_upright(tmp_path, grid_clip, rotation):
+    import av
+
+    from facedouble.extract.pipeline import ExtractConfig, extract
+    from facedouble.faceset import Faceset
+    from facedouble.io.video import open_source
+    from facedouble.merge.pipeline import MergeConfig, Outputs
+    from tests.footage import frames_of
+    from tests.standin import ShiftSwapper
+    from tests.standin import merge_unmarked as merge
+
+    upright = frames_of(grid_clip("bbaf2n"), 10)
+    clip = tmp_path / "IMG_0001.MOV"
+    # As a phone does: pixels stored turned a quarter, plus a display matrix that turns them back.
+    with av.open(str(clip), "w", format="mov") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stored = [np.ascontiguousarray(np.rot90(image, -rotation // 90)) for image in upright]
+        stream.width, stream.height, stream.pix_fmt = stored[0].shape[1], stored[0].shape[0], "yuv420p"
+        stream.options = {"crf": "12", "threads": "1"}
+        stream.set_display_rotation(rotation)
+        for image in stored:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        out.mux(stream.encode())
+    src = open_source(clip)
+    assert (src.info.width, src.info.height, src.info.rotation) == (360, 288, rotation)
+    frames = list(src)
+    assert all(f.image.shape == (288, 360, 3) for f in frames)
+    assert np.abs(frames[3].image.astype(int) - upright[3]).mean() < 3  # upright, as a player shows it
+    late = list(open_source(clip).frames(6))  # the seeking path turns frames the same way
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(late, frames[6:], strict=True))
+    # faces are found upright: eyes above the mouth in source pixels, frame size as displayed
+    faces = tmp_path / "faces"
+    assert extract(clip, faces, ExtractConfig(size=64, progress=False)).faces_written == 10
+    for _, meta in Faceset(faces).metas():
+        assert meta.frame_size == (360, 288)
+        assert meta.landmarks[36:48, 1].mean() < meta.landmarks[48:68, 1].mean() - 10
+    # the merge output shows the same orientation: upright pixels, as the plate is displayed
+    outputs = Outputs(video=tmp_path / "out.mp4")
+    merge(ShiftSwapper(64), faces, outputs, MergeConfig(segment_frames=5, batch=5), hooks=_marked(),
+          progress=False)
+    rendered = open_source(outputs.video)
+    assert (rendered.info.width, rendered.info.height) == (360, 288)
+    got = [f.image for f in rendered]
+    assert len(got) == 10
+    corner = (slice(0, 60), slice(0, 80))  # background, away from the swapped face
+    assert np.abs(got[3][corner].astype(int) - upright[3][corner]).mean() < 4
+
+
+def _marked():
+    """Post-composite hooks as a marked render has (merge refuses to render without any)."""
+    from facedouble.merge.pipeline import MergeHooks
+
+    return MergeHooks(post_composite=[lambda ctx: None])

@@ -45,3 +45,38 @@ def csrf(client) -> dict:
 @pytest.fixture()
 def client(workspace):
     return make_client(workspace)
+
+
+IDENTITY = "grid-speaker"
+
+
+@pytest.fixture(scope="session")
+def trained_workspace(tmp_path_factory, grid_faceset, grid_clip) -> Path:
+    """A workspace as an artist has it before tuning a shot: the GRID clip, its faceset bound to a consent
+    record, a test signer, and a tiny model trained on it for a few iterations (shared by the merge tests)."""
+    from facedouble.train.trainer import Trainer
+    from facedouble.trust.c2pa_sign import init_test_ca
+    from facedouble.trust.consent import add_identity, bind_faceset
+
+    ws = tmp_path_factory.mktemp("studio_trained") / "ws"
+    (ws / "clips").mkdir(parents=True)
+    shutil.copy(grid_clip("bbaf2n"), ws / "clips" / "bbaf2n.mpg")
+    shutil.copytree(grid_faceset("bbaf2n"), ws / "facesets" / "bbaf2n")  # every frame: the watermark votes across them
+    release = ws.parent / "release.txt"
+    release.write_text("signed release of the GRID speaker (test)\n")
+    add_identity(ws, IDENTITY, release, scope="facedouble studio tests")
+    bind_faceset(ws, IDENTITY, ws / "facesets" / "bbaf2n")
+    init_test_ca(ws / "certs")
+    # a fixed watermark secret (a workspace's own is random): the same lattice every run, so the test render
+    # of a barely trained model is marked the same way each time
+    import hashlib
+
+    from facedouble.trust.keys import key_path, write_private
+
+    write_private(key_path(ws, "watermark"), hashlib.sha256(b"facedouble studio test key").hexdigest().encode() + b"\n")
+    fs = ws / "facesets" / "bbaf2n"
+    Trainer.create(ws / "models" / "tiny", fs, fs, "tiny",
+                   train_overrides={"batch_size": 2, "workers": 0, "max_iters": 2, "save_every_min": 60.0,
+                                    "preview_every_min": 60.0, "optimizer_kernel": "eager"},
+                   workspace=ws).run()
+    return ws

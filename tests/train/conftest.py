@@ -87,3 +87,10 @@ def trained_model(face_dirs, tmp_path_factory: pytest.TempPathFactory) -> Path:
     finally:
         mp.undo()
     return model_dir
+
+
+@pytest.fixture(autouse=True)
+def _workspace_in_tmp(tmp_path_factory, monkeypatch):
+    """Keys and records the trainer writes go to a temporary workspace, never ./facedouble-workspace."""
+    monkeypatch.setenv("FACEDOUBLE_WORKSPACE", str(tmp_path_factory.mktemp("workspace")))
+

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from facedouble.errors import FacedoubleError, InputError
-from facedouble.train import checkpoint as ck
+from facedouble.nn import checkpoint as ck
 from tests.train.conftest import train_tiny
 
 REPO = Path(__file__).resolve().parents[2]
@@ -111,7 +111,7 @@ KILLER = textwrap.dedent('''
         name="test-speaker", record_hash="ab" * 32)
     sys.modules.setdefault("facedouble.trust", types.ModuleType("facedouble.trust"))
     sys.modules["facedouble.trust.consent"] = consent
-    import facedouble.train.checkpoint as ck
+    import facedouble.nn.checkpoint as ck
     from facedouble.io.atomic import atomic_open
     from tests.train.conftest import train_tiny
     target, marker = {target!r}, Path({marker!r})

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from facedouble.errors import FacedoubleError
-from facedouble.train.data import AugmentConfig, BatchSource, FaceBank, landmark_masks, random_warp_maps
+from facedouble.face.warp import random_warp_maps
+from facedouble.train.data import AugmentConfig, BatchSource, FaceBank, landmark_masks
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from facedouble.train import checkpoint as ck
+from facedouble.nn import checkpoint as ck
 
 REPO = Path(__file__).resolve().parents[2]
 

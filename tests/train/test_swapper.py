@@ -13,7 +13,7 @@ import torch
 
 from facedouble.errors import FacedoubleError
 from facedouble.faceset import Faceset
-from facedouble.train import checkpoint as ck
+from facedouble.nn import checkpoint as ck
 from facedouble.train.swapper import load_swapper
 from tests.train.train_cli import main
 
@@ -57,7 +57,7 @@ def test_bf16_inference_stays_within_one_8bit_level(trained_model: Path, dst_fac
 
 
 def test_auto_precision_uses_bf16_only_on_native_hardware(trained_model: Path, monkeypatch) -> None:
-    from facedouble.train import precision
+    from facedouble.nn import precision
 
     for native in (False, True):
         monkeypatch.setattr(precision, "native_bf16", lambda device, native=native: native)
@@ -108,7 +108,7 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys, trained_model: Path) ->
     assert "not found" in capsys.readouterr().err
     assert main(["train", "--src", str(tmp_path), "--dst", str(tmp_path), "--model", str(tmp_path / "m"),
                  "--set", "no_such_option=1"]) != 0
-    assert "unknown option" in capsys.readouterr().err
+    assert "unknown setting 'no_such_option'" in capsys.readouterr().err
     broken = tmp_path / "broken"
     shutil.copytree(trained_model, broken)
     (broken / "latest.json").write_text("{")

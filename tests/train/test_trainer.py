@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from facedouble.errors import FacedoubleError, PolicyError
-from facedouble.train import checkpoint as ck
+from facedouble.nn import checkpoint as ck
 from facedouble.train.data import FaceBank
 from facedouble.train.optim import compiler_available
 from facedouble.train.trainer import Trainer, reconstruction_ssim

@@ -42,7 +42,28 @@ def certs(tmp_path_factory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="session")
-def render(tmp_path_factory, certs) -> dict:
+def key_file(tmp_path_factory) -> Path:
+    """A watermark key file, as a workspace keeps it (keys/watermark.key, mode 0600); a fixed secret, so the
+    tests see the same lattice every run (a workspace's own key is random)."""
+    import hashlib
+
+    from facedouble.trust.keys import key_path, write_private
+
+    path = key_path(tmp_path_factory.mktemp("keyws"), "watermark")
+    write_private(path, hashlib.sha256(b"facedouble test watermark key").hexdigest().encode() + b"\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def wm_key(key_file):
+    """The watermark key the test render is marked with."""
+    from facedouble.trust.watermark import WatermarkKey
+
+    return WatermarkKey.from_file(key_file)
+
+
+@pytest.fixture(scope="session")
+def render(tmp_path_factory, certs, wm_key) -> dict:
     """A GRID clip (pwij3p, 2 s) marked the way merge marks it, recorded, signed; and an attacked copy."""
     from facedouble.extract.detectors import get_detector
     from facedouble.trust import c2pa_sign, record
@@ -50,14 +71,15 @@ def render(tmp_path_factory, certs) -> dict:
 
     target = grid_clip("pwij3p")
     frames = read_frames(target, RENDER_FRAMES)
-    marker = Watermarker(PAYLOAD, fps=25.0)
+    marker = Watermarker(PAYLOAD, wm_key, fps=25.0)
     detector = get_detector("retinaface")
     boxes = [detector.detect(f)[0].box for f in frames]
     marked = [marker.embed(f, box, frame_index=i) for i, (f, box) in enumerate(zip(frames, boxes, strict=True))]
     folder = tmp_path_factory.mktemp("render")
     consent = {"name": "test-performer", "record_hash": "0" * 64, "release_sha256": "1" * 64}
     rec = record.build_record(model_hash="2" * 64, consent=consent, target=target,
-                              settings={"colour": "rct"}, payload_id=PAYLOAD, output_name="render.mp4")
+                              settings={"colour": "rct"}, payload_id=PAYLOAD, output_name="render.mp4",
+                              watermark_key_id=wm_key.key_id)
     out = write_clip(folder / "render.mp4", marked, crf=18, metadata=record.mp4_metadata(rec))
     record.write_sidecar(out, rec)
     c2pa_sign.sign_file(out, rec, target, *certs)

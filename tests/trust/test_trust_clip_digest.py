@@ -7,8 +7,8 @@ import shutil
 from types import SimpleNamespace
 
 from facedouble.merge.pipeline import MergeConfig, Outputs, clip_digest, fingerprint
-from facedouble.merge.standin import ShiftSwapper
 from facedouble.trust.render import payload_for
+from tests.standin import ShiftSwapper
 from tests.trust.conftest import grid_clip
 
 

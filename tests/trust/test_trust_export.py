@@ -16,7 +16,7 @@ CONSENT = {"name": "test-performer", "record_hash": "ab" * 32}
 
 def _tiny_model(folder: Path, consent: dict | None) -> Path:
     from facedouble.config import to_dict
-    from facedouble.train import checkpoint as ck
+    from facedouble.nn import checkpoint as ck
     from facedouble.train.models.presets import ModelConfig, build_model
 
     cfg = ModelConfig(arch="df", opts="ud", resolution=64, ae_dims=32, e_dims=8, d_dims=8, d_mask_dims=4)

@@ -8,9 +8,9 @@ import pytest
 from facedouble.config import to_dict
 from facedouble.errors import PolicyError
 from facedouble.merge.pipeline import MergeConfig, MergeHooks, preview
-from facedouble.merge.standin import ShiftSwapper
 from facedouble.trust import watermark as wm
 from facedouble.trust.render import PREVIEW_LABEL, payload_for, render_preview
+from tests.standin import ShiftSwapper
 
 CLIP = "bbaf2n"
 CONFIG = MergeConfig(segment_frames=20, batch=6, colour="rct")
@@ -57,13 +57,13 @@ def test_preview_of_a_withdrawn_consent_is_refused(faceset, workspace):
         render_preview(_consented(), faceset, 5, config=CONFIG)
 
 
-def test_library_preview_is_watermarked_and_labelled(faceset, grid_clip):
+def test_library_preview_is_watermarked_and_labelled(faceset, grid_clip, workspace):
     model = _consented()
     marked = render_preview(model, faceset, 5, config=CONFIG)
     bare = preview(model, faceset, 5, MergeHooks(post_composite=[lambda ctx: None]), CONFIG)
     assert marked.shape == bare.shape and marked.dtype == np.uint8
     assert not np.array_equal(marked, bare)
-    found = wm.detect_frames([marked])
+    found = wm.detect_frames([marked], wm.WatermarkKey.for_workspace(workspace))
     assert found.found and found.payload == payload_for(model.model_hash, grid_clip(CLIP), to_dict(CONFIG.validate()))
     # The visible label is burnt in: another label text changes the frame, and "SYNTHETIC PREVIEW" stays.
     other = render_preview(model, faceset, 5, config=CONFIG, label="TAKE 3")
@@ -77,7 +77,7 @@ def test_library_preview_cannot_skip_the_marks(faceset):
         preview(_consented(), faceset, 5)  # hooks are a required argument
 
 
-def test_cli_preview_refuses_unconsented_and_marks_consented(faceset, tmp_path, monkeypatch, capsys):
+def test_cli_preview_refuses_unconsented_and_marks_consented(faceset, tmp_path, monkeypatch, capsys, workspace):
     import cv2
 
     from facedouble import cli
@@ -91,4 +91,4 @@ def test_cli_preview_refuses_unconsented_and_marks_consented(faceset, tmp_path, 
     code = cli.main(["merge", "--model", "m", "--target", str(faceset), "--out", str(png), "--preview", "5"])
     assert code == 0 and png.exists()
     image = cv2.cvtColor(cv2.imread(str(png)), cv2.COLOR_BGR2RGB)
-    assert wm.detect_frames([image]).found
+    assert wm.detect_frames([image], wm.WatermarkKey.for_workspace(workspace)).found

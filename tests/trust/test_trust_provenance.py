@@ -28,7 +28,7 @@ def test_c2pa_roundtrip_mp4(render):
     assert status["record"] == render["record"]
 
 
-def test_c2pa_png_roundtrip_tamper_and_absent(render, certs, tmp_path):
+def test_c2pa_png_roundtrip_tamper_and_absent(render, certs, tmp_path, key_file):
     png = tmp_path / "frame.png"
     cv2.imwrite(str(png), cv2.cvtColor(render["marked"][0], cv2.COLOR_RGB2BGR))
     assert c2pa_sign.read_manifest(png)["status"] == "absent"
@@ -37,13 +37,14 @@ def test_c2pa_png_roundtrip_tamper_and_absent(render, certs, tmp_path):
     status = c2pa_sign.read_manifest(png)
     assert status["status"] == "valid" and status["record"]["watermark"]["payload_id"] == PAYLOAD
     assert record.read_embedded(png) == render["record"]
-    assert run_cli(["verify", str(png)]) == verify.EXIT_MARKED  # still: C2PA valid + watermark in one frame
+    # a still: C2PA valid + watermark in one frame
+    assert run_cli(["verify", str(png), "--watermark-key", str(key_file)]) == verify.EXIT_MARKED
     data = bytearray(png.read_bytes())
     data[len(data) // 2] ^= 0x01  # one byte of pixel data
     tampered = tmp_path / "tampered.png"
     tampered.write_bytes(bytes(data))
     assert c2pa_sign.read_manifest(tampered)["status"] == "tampered"
-    assert run_cli(["verify", str(tampered)]) == verify.EXIT_TAMPERED
+    assert run_cli(["verify", str(tampered), "--watermark-key", str(key_file)]) == verify.EXIT_TAMPERED
 
 
 def test_c2pa_mp4_one_byte_tamper(render, tmp_path):
@@ -54,17 +55,18 @@ def test_c2pa_mp4_one_byte_tamper(render, tmp_path):
     assert c2pa_sign.read_manifest(tampered)["status"] == "tampered"
 
 
-def test_verify_exit_codes(render, tmp_path, capsys):
-    assert run_cli(["verify", str(render["path"])]) == verify.EXIT_MARKED
+def test_verify_exit_codes(render, tmp_path, capsys, key_file):
+    key = ["--watermark-key", str(key_file)]
+    assert run_cli(["verify", str(render["path"]), *key]) == verify.EXIT_MARKED
     assert "marked synthetic" in capsys.readouterr().out
     # re-encoded at CRF 28 and downscaled 50%: C2PA is gone, the watermark is still found
-    assert run_cli(["verify", "--json", str(render["attacked"])]) == verify.EXIT_PARTIAL
+    assert run_cli(["verify", "--json", str(render["attacked"]), *key]) == verify.EXIT_PARTIAL
     report = json.loads(capsys.readouterr().out)
     assert report["c2pa"]["status"] == "absent"
     assert report["watermark"]["found"] and report["watermark"]["payload"] == PAYLOAD
     clean = write_clip(tmp_path / "clean.mp4", read_frames(grid_clip("bbaf2n"), 12), crf=23)
-    assert run_cli(["verify", str(clean)]) == verify.EXIT_NOT_MARKED
-    assert run_cli(["verify", str(tmp_path / "missing.mp4")]) == 3
+    assert run_cli(["verify", str(clean), *key]) == verify.EXIT_NOT_MARKED
+    assert run_cli(["verify", str(tmp_path / "missing.mp4"), *key]) == 3
 
 
 def test_label_visible_and_local():

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from facedouble.errors import PolicyError
-from facedouble.merge.standin import ShiftSwapper
+from tests.standin import ShiftSwapper
 from tests.trust.conftest import run_cli
 
 CLIP = "bbaf2n"

@@ -12,6 +12,20 @@ import torch.nn.functional as F  # noqa: N812 (the universal PyTorch idiom)
 from torch import nn
 
 
+def resolution_step(opts: str) -> int:
+    """What a model's resolution must be a multiple of: 32 with `-d` or `-t` (one more halving), else 16."""
+    return 32 if ("d" in opts or "t" in opts) else 16
+
+
+def code_sizes(resolution: int, opts: str) -> tuple[int, int]:
+    """(side of the bottleneck's code, side of the encoder's output) of a DF/LIAE model.
+
+    The bottleneck's code is 1/16 of the resolution, 1/32 with `-d` (its decoder doubles once more); the
+    encoder's output is 1/16, 1/32 with `-t` (one more downscale).
+    """
+    return resolution // (32 if "d" in opts else 16), resolution // (32 if "t" in opts else 16)
+
+
 def glorot_init(module: nn.Module) -> None:
     """Glorot-uniform weights and zero biases, DFL's initialisation for every conv and dense."""
     for m in module.modules():

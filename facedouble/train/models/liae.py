@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from facedouble.train.models.blocks import Decoder, Encoder, Inter, glorot_init
+from facedouble.train.models.blocks import Decoder, Encoder, Inter, code_sizes, glorot_init
 
 
 class LIAE(nn.Module):
@@ -17,8 +17,7 @@ class LIAE(nn.Module):
 
     def __init__(self, resolution: int, ae_dims: int, e_dims: int, d_dims: int, d_mask_dims: int, opts: str):
         super().__init__()
-        low_res = resolution // (32 if "d" in opts else 16)
-        enc_res = resolution // (32 if "t" in opts else 16)
+        low_res, enc_res = code_sizes(resolution, opts)
         self.encoder = Encoder(3, e_dims, opts)
         features = self.encoder.out_ch * enc_res * enc_res
         self.inter_AB = Inter(features, ae_dims, ae_dims * 2, low_res, opts)

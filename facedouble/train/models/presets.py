@@ -7,6 +7,7 @@ import dataclasses
 from torch import nn
 
 from facedouble.errors import FacedoubleError
+from facedouble.train.models.blocks import resolution_step
 
 
 @dataclasses.dataclass
@@ -28,7 +29,7 @@ class ModelConfig:
             raise FacedoubleError(f"unknown model arch {self.arch!r} (use df or liae)")
         if set(self.opts) - set("udt"):
             raise FacedoubleError(f"unknown arch option(s) {self.opts!r} (letters u, d, t)")
-        step = 32 if ("d" in self.opts or "t" in self.opts) else 16
+        step = resolution_step(self.opts)
         if not (32 <= self.resolution <= 512 and self.resolution % step == 0):
             raise FacedoubleError(f"resolution {self.resolution} must be 32..512 and a multiple of {step} "
                                   f"with options {self.opts!r}")

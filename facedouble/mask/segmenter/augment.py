@@ -1,0 +1,172 @@
+"""Training samples for the segmenter: labelled faces, strongly augmented.
+
+Each sample: a random affine (rotation, scale, shift) and DFL's smooth random warp applied to the image
+and its label mask alike, a random flip, colour jitter (hue, saturation, brightness, contrast, grey),
+blur (Gaussian or motion) and noise; and with some probability an occluder pasted on: the excluded
+region (a hand, glasses) cut from another labelled face, moved, turned and scaled, which is then
+excluded from this face's mask too. Every batch is a pure function of (seed, iteration), so resumed
+training sees exactly the batches an uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+
+from facedouble.face.warp import random_warp_maps
+
+
+@dataclasses.dataclass
+class SegAugment:
+    """Augmentation strengths."""
+
+    rotation: float = 15.0  # degrees, uniform ±
+    scale: tuple[float, float] = (0.8, 1.2)  # covers neighbouring face types (mid, whole) too
+    shift: float = 0.08  # fraction of the side
+    warp: float = 0.7  # probability of the random grid warp
+    flip: float = 0.5
+    colour: float = 1.0  # strength of HSV / contrast jitter
+    grey: float = 0.05  # probability of a grey-scale sample
+    blur: float = 0.3  # probability of a Gaussian or motion blur
+    noise: float = 0.3  # probability of sensor-like noise
+    occluder: float = 0.5  # probability of pasting a cut-out occluder (a labelled hand, glasses)
+    patch: float = 0.25  # probability of pasting a random-shaped patch of another face image (any occluder)
+
+
+@dataclasses.dataclass
+class Occluder:
+    """Pixels of an occluder cut from a labelled face: RGB and its alpha, cropped to its box."""
+
+    rgb: np.ndarray  # (h, w, 3) uint8
+    alpha: np.ndarray  # (h, w) float32 in [0, 1]
+
+
+def occluders_from(images: np.ndarray, include: np.ndarray, visible: np.ndarray,
+                   exclude: np.ndarray) -> list[Occluder]:
+    """Cut-outs of every labelled face's excluded regions (hands, glasses) that are big enough to matter.
+
+    `exclude` is the union of the exclude polygons (their pixels are the occluder, also where they reach
+    past the face outline); `include`/`visible` are only used to skip faces without an occluder.
+    """
+    out = []
+    size = images.shape[1]
+    for img, inc, vis, exc in zip(images, include, visible, exclude, strict=True):
+        if exc.sum() < 0.01 * size * size or (inc > 0).sum() - (vis > 0).sum() < 0.005 * size * size:
+            continue
+        ys, xs = np.nonzero(exc)
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        alpha = cv2.GaussianBlur(exc[y0:y1, x0:x1].astype(np.float32), (0, 0), 1.0)
+        out.append(Occluder(img[y0:y1, x0:x1].copy(), alpha))
+    return out
+
+
+def _affine(rng: np.random.Generator, size: int, aug: SegAugment) -> np.ndarray:
+    m = cv2.getRotationMatrix2D((size / 2, size / 2), rng.uniform(-aug.rotation, aug.rotation),
+                                rng.uniform(*aug.scale))
+    m[:, 2] += rng.uniform(-aug.shift, aug.shift, 2) * size
+    return m
+
+
+def _paste(rng: np.random.Generator, img: np.ndarray, mask: np.ndarray, occ: Occluder) -> None:
+    """Paste `occ` (randomly turned, scaled, flipped) at a random spot over the face; in place."""
+    size = img.shape[0]
+    h, w = occ.alpha.shape
+    scale = rng.uniform(0.6, 1.3)
+    angle = rng.uniform(-180, 180)
+    centre = rng.uniform(0.2, 0.8, 2) * size  # anywhere over the face: mouth, eyes, forehead
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
+    m[:, 2] += centre - np.array([w / 2, h / 2])
+    rgb = occ.rgb[:, ::-1] if rng.random() < 0.5 else occ.rgb
+    alpha = occ.alpha[:, ::-1] if rgb is not occ.rgb else occ.alpha
+    a = cv2.warpAffine(np.ascontiguousarray(alpha), m, (size, size), flags=cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_CONSTANT)
+    p = cv2.warpAffine(np.ascontiguousarray(rgb), m, (size, size), flags=cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_CONSTANT).astype(np.float32) / 255.0
+    img *= 1 - a[..., None]
+    img += p * a[..., None]
+    mask *= 1 - np.clip(a * 1.5, 0, 1)  # what the occluder half-covers is no longer visible face
+
+
+def _colour(rng: np.random.Generator, img: np.ndarray, aug: SegAugment) -> np.ndarray:
+    p = aug.colour
+    hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)
+    hsv[..., 0] = (hsv[..., 0] + rng.uniform(-1, 1) * 20 * p) % 360
+    hsv[..., 1] = np.clip(hsv[..., 1] * (1 + rng.uniform(-0.6, 0.6) * p), 0, 1)
+    hsv[..., 2] = np.clip(hsv[..., 2] * (1 + rng.uniform(-0.4, 0.4) * p), 0, 1)
+    out = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    c = 1 + rng.uniform(-0.4, 0.4) * p
+    out = (out - out.mean()) * c + out.mean()
+    if rng.random() < aug.grey:
+        out = np.repeat(out.mean(2, keepdims=True), 3, 2)
+    return np.clip(out, 0, 1).astype(np.float32)
+
+
+def _degrade(rng: np.random.Generator, img: np.ndarray, aug: SegAugment) -> np.ndarray:
+    size = img.shape[0]
+    if rng.random() < aug.blur:
+        if rng.random() < 0.6:
+            img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.5, 2.5) * size / 256)
+        else:  # motion blur: a hand waving past, a head turning
+            k = int(rng.integers(3, max(4, size // 20)))
+            kernel = np.zeros((k, k), np.float32)
+            kernel[k // 2] = 1.0 / k
+            rot = cv2.getRotationMatrix2D((k / 2 - 0.5, k / 2 - 0.5), rng.uniform(0, 180), 1.0)
+            kernel = cv2.warpAffine(kernel, rot, (k, k))
+            img = cv2.filter2D(img, -1, kernel / max(kernel.sum(), 1e-6))
+    if rng.random() < aug.noise:
+        img = img + rng.normal(0, rng.uniform(0.005, 0.04), img.shape).astype(np.float32)
+    return np.clip(img, 0, 1)
+
+
+def random_patch(rng: np.random.Generator, image: np.ndarray) -> Occluder:
+    """A random convex polygon of `image`'s pixels: an occluder of unknown kind (microphone, hair, a cup)."""
+    size = image.shape[0]
+    side = int(rng.integers(size // 8, size // 2))
+    y, x = rng.integers(0, size - side, 2)
+    pts = rng.uniform(0, side, (int(rng.integers(4, 9)), 2)).astype(np.float32)
+    alpha = np.zeros((side, side), np.float32)
+    cv2.fillConvexPoly(alpha, np.round(cv2.convexHull(pts)).astype(np.int32), 1.0)
+    return Occluder(image[y:y + side, x:x + side].copy(), cv2.GaussianBlur(alpha, (0, 0), 1.0))
+
+
+def make_sample(rng: np.random.Generator, image: np.ndarray, mask: np.ndarray, occluders: list[Occluder],
+                aug: SegAugment, other: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One augmented (image float32 HWC [0,1], mask float32 HW [0,1]) pair from a uint8 face and its mask.
+
+    `other`: another face image of the set, the source of a random patch occluder.
+    """
+    size = image.shape[0]
+    img = image.astype(np.float32) / 255.0
+    msk = mask.astype(np.float32) / 255.0
+    if occluders and rng.random() < aug.occluder:
+        _paste(rng, img, msk, occluders[int(rng.integers(len(occluders)))])
+    if other is not None and rng.random() < aug.patch:
+        _paste(rng, img, msk, random_patch(rng, other))
+    m = _affine(rng, size, aug)
+    if rng.random() < aug.warp:
+        mapx, mapy = random_warp_maps(rng, size)
+        img = cv2.remap(img, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        msk = cv2.remap(msk, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    img = cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    msk = cv2.warpAffine(msk, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    if rng.random() < aug.flip:
+        img, msk = img[:, ::-1], msk[:, ::-1]
+    img = _degrade(rng, _colour(rng, np.ascontiguousarray(img), aug), aug)
+    return img, np.ascontiguousarray(msk)
+
+
+def make_batch(images: np.ndarray, masks: np.ndarray, occluders: list[Occluder], aug: SegAugment, seed: int,
+               iteration: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Batch `iteration`: (N, 3, R, R) and (N, 1, R, R) float32; a pure function of (seed, iteration)."""
+    rng = np.random.default_rng([seed, iteration])
+    size = images.shape[1]
+    x = np.empty((batch_size, 3, size, size), np.float32)
+    y = np.empty((batch_size, 1, size, size), np.float32)
+    for i in range(batch_size):
+        j, k = (int(v) for v in rng.integers(len(images), size=2))
+        img, msk = make_sample(rng, images[j], masks[j], occluders, aug, images[k])
+        x[i] = img.transpose(2, 0, 1)
+        y[i, 0] = msk
+    return x, y
