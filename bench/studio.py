@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -40,22 +38,6 @@ def _screen(client, offset: int, visible: int) -> float:
         r = client.get("/api/faceset/thumb", params={"faceset": "big", "name": face["name"]})
         assert r.status_code == 200
     return time.perf_counter() - t
-
-
-def _serve(ws: Path):
-    import uvicorn
-
-    from facedouble.studio.app import create_app
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(ws, TOKEN), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    return server, thread, f"http://127.0.0.1:{port}"
 
 
 def consented_model(ws: Path, preset_name: str) -> Path:
@@ -88,6 +70,7 @@ def preview_bench(repeats: int) -> None:
 
     from bench.common import upscaled_clip
     from facedouble.extract.pipeline import ExtractConfig, extract
+    from facedouble.studio.server import serve_in_thread
 
     with tempfile.TemporaryDirectory() as tmp:
         ws = Path(tmp)
@@ -95,24 +78,22 @@ def preview_bench(repeats: int) -> None:
         clip = upscaled_clip(grid_clips()[0], ws / "clips" / "grid_720p.mp4", (1280, 720))
         extract(clip, ws / "facesets" / "t", ExtractConfig(size=64, progress=False))
         consented_model(ws, "saehd-df-128")
-        server, thread, url = _serve(ws)
-        client = httpx.Client(base_url=url, timeout=120)
-        client.get(f"/?token={TOKEN}")
-        q = {"model": "models/saehd-df-128", "faceset": "facesets/t"}
+        with serve_in_thread(ws, TOKEN) as url:
+            client = httpx.Client(base_url=url, timeout=120)
+            client.get(f"/?token={TOKEN}")
+            q = {"model": "models/saehd-df-128", "faceset": "facesets/t"}
 
-        def one(frame: int, colour: str) -> float:
-            t = time.perf_counter()
-            r = client.get("/api/merge/preview", params={**q, "frame": frame, "colour": colour})
-            assert r.status_code == 200, r.text
-            return time.perf_counter() - t
+            def one(frame: int, colour: str) -> float:
+                t = time.perf_counter()
+                r = client.get("/api/merge/preview", params={**q, "frame": frame, "colour": colour})
+                assert r.status_code == 200, r.text
+                return time.perf_counter() - t
 
-        cold = one(5, "rct")
-        scrub = [one(10 + 7 * i, "rct") for i in range(repeats)]
-        colours = ["lct", "mkl", "none", "sot", "rct"]
-        colour = [one(10, colours[i % len(colours)]) for i in range(repeats)]
-        client.close()
-        server.should_exit = True
-        thread.join(10)
+            cold = one(5, "rct")
+            scrub = [one(10 + 7 * i, "rct") for i in range(repeats)]
+            colours = ["lct", "mkl", "none", "sot", "rct"]
+            colour = [one(10, colours[i % len(colours)]) for i in range(repeats)]
+            client.close()
     print(f"# studio merge preview, {machine()}; 1280x720 H.264 GRID upscale, saehd-df-128 (128 px), "
           f"marked (consent, guard, watermark, label), PNG over HTTP, median of {repeats}")
     print(f"first preview (loads model + plan)  {cold * 1000:6.0f} ms")
@@ -136,10 +117,9 @@ def main() -> None:
     if args.only == "preview":
         return
     import httpx
-    import uvicorn
 
     from facedouble.extract.pipeline import ExtractConfig, extract
-    from facedouble.studio.app import create_app
+    from facedouble.studio.server import serve_in_thread
 
     with tempfile.TemporaryDirectory() as tmp:
         ws = Path(tmp)
@@ -150,32 +130,22 @@ def main() -> None:
         big.mkdir()
         for i in range(args.faces):
             (big / f"f{i:06d}.png").symlink_to(src[i % len(src)])
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(create_app(ws, TOKEN), host="127.0.0.1", port=port,
-                                               log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.05)
-        client = httpx.Client(base_url=f"http://127.0.0.1:{port}")
-        client.get(f"/?token={TOKEN}")
-        rows = []
-        for label, offset in (("first page", 0), ("next page", 200)):
-            cold, warm = [], []
+        with serve_in_thread(ws, TOKEN) as url:
+            client = httpx.Client(base_url=url)
+            client.get(f"/?token={TOKEN}")
+            rows = []
+            for label, offset in (("first page", 0), ("next page", 200)):
+                cold, warm = [], []
+                for _ in range(args.repeats):
+                    shutil.rmtree(ws / ".studio" / "thumbs", ignore_errors=True)
+                    cold.append(_screen(client, offset, args.visible))
+                    warm.append(_screen(client, offset, args.visible))
+                rows.append((label, statistics.median(cold), statistics.median(warm)))
+            t = time.perf_counter()
             for _ in range(args.repeats):
-                shutil.rmtree(ws / ".studio" / "thumbs", ignore_errors=True)
-                cold.append(_screen(client, offset, args.visible))
-                warm.append(_screen(client, offset, args.visible))
-            rows.append((label, statistics.median(cold), statistics.median(warm)))
-        t = time.perf_counter()
-        for _ in range(args.repeats):
-            client.get("/api/faceset/page", params={"faceset": "big", "offset": 5000, "limit": 200})
-        api_only = (time.perf_counter() - t) / args.repeats
-        client.close()
-        server.should_exit = True
-        thread.join(10)
+                client.get("/api/faceset/page", params={"faceset": "big", "offset": 5000, "limit": 200})
+            api_only = (time.perf_counter() - t) / args.repeats
+            client.close()
     print(f"# studio gallery, {machine()}; {args.faces} faces, {args.visible} thumbnails per screen, "
           f"median of {args.repeats}")
     print(f"{'screen':12s} {'cold ms':>8s} {'warm ms':>8s}")

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -19,21 +16,11 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 @pytest.fixture()
 def server(workspace):
-    uvicorn = pytest.importorskip("uvicorn")
-    from facedouble.studio.app import create_app
+    pytest.importorskip("uvicorn")
+    from facedouble.studio.server import serve_in_thread
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(workspace, TOKEN), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with serve_in_thread(workspace, TOKEN) as url:
+        yield url
 
 
 def test_reject_a_face_in_the_gallery_moves_it_on_disk(server, workspace):

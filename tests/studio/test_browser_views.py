@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,25 +17,12 @@ from tests.studio.test_browser import CHROMIUM, DOCS
 FS = "facesets/bbaf2n"
 
 
-@contextlib.contextmanager
 def serve(ws: Path):
-    uvicorn = pytest.importorskip("uvicorn")
-    from facedouble.studio.app import create_app
+    """The studio on a free loopback port (a context manager yielding its URL)."""
+    pytest.importorskip("uvicorn")
+    from facedouble.studio.server import serve_in_thread
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(ws, TOKEN), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(10)
+    return serve_in_thread(ws, TOKEN)
 
 
 @contextlib.contextmanager
