@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from facedouble.errors import FacedoubleError, InternalError
-from facedouble.io.atomic import atomic_write_bytes
+from facedouble.io.atomic import atomic_write_bytes, storage_error
 
 # FFmpeg AVColorSpace -> the matrices swscale knows (SMPTE 170M and BT.470BG are both BT.601).
 _MATRIX = {1: 1, 4: 4, 5: 5, 6: 5, 7: 7, 9: 9, 10: 9}
@@ -52,7 +52,12 @@ class SegmentWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp.mp4", dir=self.path.parent)
         os.close(fd)
-        self._container = av.open(self._tmp, "w", format="mp4", options={"fflags": "+bitexact"})
+        try:
+            self._container = av.open(self._tmp, "w", format="mp4", options={"fflags": "+bitexact"})
+        except BaseException:  # e.g. a full disk: leave no empty temp file behind
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._tmp)
+            raise
         stream = self._container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.time_base = time_base
@@ -122,6 +127,7 @@ class EncoderProcess:
                                       stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, env=env, start_new_session=True)
         self._shape: tuple[int, int] | None = None
+        self._path: Path | None = None
 
     def _send(self, kind: bytes, payload: bytes = b"") -> None:
         try:
@@ -135,7 +141,7 @@ class EncoderProcess:
         check_video_size(width, height)
         params = {"path": str(path), "width": width, "height": height, "time_base": str(time_base),
                   "fps": str(fps), "crf": crf, "preset": preset, "threads": threads, "colour": colour or {}}
-        self._shape = (height, width)
+        self._shape, self._path = (height, width), Path(path)
         self._send(b"o", json.dumps(params).encode())
 
     def write(self, image: np.ndarray, pts: int) -> None:
@@ -145,7 +151,8 @@ class EncoderProcess:
         self._send(b"f", int(pts).to_bytes(8, "little", signed=True) + np.ascontiguousarray(image).tobytes())
 
     def close(self) -> None:
-        """Finish the segment; raises FacedoubleError if the encoder failed."""
+        """Finish the segment; raises FacedoubleError if the encoder failed (a full or read-only disk
+        gives the same one-line error as every other writer; the unfinished segment is dropped)."""
         self._send(b"c")
         try:
             self._proc.stdin.flush()
@@ -154,7 +161,7 @@ class EncoderProcess:
         except (EOFError, OSError, ValueError):
             raise InternalError("the video encoder process stopped unexpectedly") from None
         if reply != b"ok":
-            raise InternalError(f"video encoding failed: {reply.decode(errors='replace')}")
+            raise _encoder_error(reply, self._path)
 
     def abort(self) -> None:
         """Drop the unfinished segment."""
@@ -172,6 +179,25 @@ class EncoderProcess:
             self._proc.kill()
             self._proc.wait()
         self._proc.stdout.close()
+
+
+def _encoder_error(reply: bytes, path: Path | None) -> FacedoubleError:
+    """The parent's one-line error for the child's failure reply (JSON: errno, message)."""
+    try:
+        failure = json.loads(reply)
+        number, message = failure.get("errno"), str(failure["message"])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        number, message = None, reply.decode(errors="replace")
+    if isinstance(number, int) and (error := storage_error(path or "a video segment", OSError(number, message))):
+        return error
+    return InternalError(f"video encoding failed: {' '.join(message.split())}")
+
+
+def _failure(exc: Exception) -> str:
+    """What the child tells the parent about `exc`: its errno (PyAV's errors carry one) and text."""
+    number = getattr(exc, "errno", None)
+    return json.dumps({"errno": number if isinstance(number, int) else None,
+                       "message": f"{type(exc).__name__}: {exc}"})
 
 
 def _read_exact(stream, size: int) -> bytes:  # noqa: ANN001 - binary file
@@ -206,12 +232,18 @@ def _encoder_main() -> None:
                 pts = int.from_bytes(body[:8], "little", signed=True)
                 writer.write(np.frombuffer(body[8:], np.uint8).reshape(*shape, 3), pts)
             elif kind == b"c":
+                # Always reply, whatever closing does: the parent blocks on this answer. (A full disk
+                # mostly strikes here, when the muxer flushes and writes the moov atom.)
                 if writer is not None and error is None:
-                    writer.close()
-                elif writer is not None:
+                    try:
+                        writer.close()
+                    except Exception as exc:
+                        error = _failure(exc)
+                if writer is not None and error is not None:
                     writer.abort()
                 writer = None
                 reply = b"ok" if error is None else error.encode()
+                error = None
                 stdout.write(len(reply).to_bytes(8, "little") + reply)
                 stdout.flush()
             elif kind == b"a":
@@ -221,7 +253,7 @@ def _encoder_main() -> None:
             elif kind == b"q":
                 break
         except Exception as exc:  # reported to the parent at the next close
-            error = f"{type(exc).__name__}: {exc}"
+            error = _failure(exc)
     if writer is not None:
         writer.abort()
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from facedouble.errors import PolicyError
+from facedouble.errors import FacedoubleError, PolicyError
 from facedouble.merge.pipeline import FrameContext, MergeHooks, MergeResult, clip_digest
 from facedouble.trust import c2pa_sign, record
 from facedouble.trust.guard import StreamGuard
@@ -47,7 +47,7 @@ def check_consent(model: Any, workspace: str | Path | None = None) -> dict[str, 
 
 def render_preview(model: Any, faceset: str | Path, index: int, *, workspace: str | Path | None = None,
                    config: Any = None, rules: list | None = None, clip: str | Path | None = None,
-                   label: str | None = None) -> np.ndarray:
+                   label: str | None = None, plan: Any = None) -> np.ndarray:
     """Frame `index` of the target swapped and marked: the one preview path of the CLI and the studio.
 
     The same consent check as a render (the model's record in `workspace`, default $FACEDOUBLE_WORKSPACE:
@@ -55,13 +55,22 @@ def render_preview(model: Any, faceset: str | Path, index: int, *, workspace: st
     invisible watermark in each face (the render's payload for these settings) and the visible label
     ("SYNTHETIC PREVIEW", or `label` followed by it). Returns the marked RGB uint8 frame; the caller
     writes or shows it. Raises PolicyError (consent, explicit content) and FacedoubleError (bad input).
+
+    `plan` (from facedouble.merge.pipeline.load_plan for this model, faceset, config and clip) spares a
+    caller that previews many frames re-reading the shot plan on each call; every trust step above still
+    runs on every call, and the payload is taken from the plan's clip, the frames it renders.
     """
     from facedouble.config import to_dict
     from facedouble.merge.pipeline import MergeConfig, load_plan, preview
 
     check_consent(model, workspace)
     config = (config or MergeConfig()).validate()
-    plan = load_plan(model, faceset, config, clip)
+    if plan is None:
+        plan = load_plan(model, faceset, config, clip)
+    elif int(plan.resolution) != int(model.resolution) or (
+            clip is not None and Path(clip).resolve() != Path(plan.clip).resolve()):
+        raise FacedoubleError("the shot plan passed to the preview was built for another model or clip; "
+                              "build it with load_plan for this one")
     text = f"{label} - {PREVIEW_LABEL}" if label else PREVIEW_LABEL
     marks = RenderProvenance.for_render(model_hash=model.model_hash, clip=plan.clip, settings=to_dict(config),
                                         fps=float(plan.fps), frame_count=1, cert=None, key=None, label=text,

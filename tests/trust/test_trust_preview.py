@@ -70,6 +70,29 @@ def test_library_preview_is_watermarked_and_labelled(faceset, grid_clip, workspa
     assert not np.array_equal(other, marked) and PREVIEW_LABEL == "SYNTHETIC PREVIEW"
 
 
+def test_preview_with_a_reused_plan_equals_one_without_and_keeps_every_check(faceset, workspace):
+    from facedouble.errors import FacedoubleError
+    from facedouble.merge.pipeline import load_plan
+    from facedouble.trust.consent import revoke_identity
+
+    model = _consented()
+    plan = load_plan(model, faceset, CONFIG.validate(), None)
+    fresh = render_preview(model, faceset, 5, config=CONFIG, label="TAKE 3")
+    np.testing.assert_array_equal(render_preview(model, faceset, 5, config=CONFIG, label="TAKE 3", plan=plan), fresh)
+    assert wm.detect_frames([fresh], wm.WatermarkKey.for_workspace(workspace)).found
+    with pytest.raises(FacedoubleError, match="another model"):  # a plan for another resolution is refused
+        render_preview(_consented_at(64), faceset, 5, config=CONFIG, plan=plan)
+    revoke_identity(workspace, CONSENT["name"], reason="performer asked")
+    with pytest.raises(PolicyError, match="withdrawn"):  # the consent check still runs with a reused plan
+        render_preview(model, faceset, 5, config=CONFIG, plan=plan)
+
+
+def _consented_at(resolution: int) -> ShiftSwapper:
+    model = ShiftSwapper(resolution)
+    model.consent = dict(CONSENT)
+    return model
+
+
 def test_library_preview_cannot_skip_the_marks(faceset):
     with pytest.raises(PolicyError, match="must be marked"):
         preview(_consented(), faceset, 5, MergeHooks(), CONFIG)
