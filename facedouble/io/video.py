@@ -90,6 +90,12 @@ class FrameSource:
 
         if self.path.stat().st_size == 0:
             raise InputError(f"cannot read {self.path}: file is empty")
+        from facedouble.io.imageheader import check_image_size
+
+        # A still image given as the input goes through FFmpeg's image demuxers, which report no size at
+        # probe time and allocate the full frame when decoding: refuse an oversized one from its header.
+        with open(self.path, "rb") as handle:
+            check_image_size(handle.read(1 << 16), self.path, MAX_PIXELS)
         try:
             with av.open(str(self.path)) as container:
                 if not container.streams.video:
