@@ -99,9 +99,12 @@ def preview_png(model_dir: Path, faceset: Path, index: int, settings: dict[str, 
     config = MergeConfig(**settings_of(settings))
     # the panel's settings are the frame's: a one-frame rule on top of the saved ones
     frame_rule = [OverrideRule(frames=str(index), **settings_of(settings))] if settings else []
+    # the shot plan depends on the transform smoothing, not on the panel's settings: reuse the cached one
+    # (render_preview still runs the consent check, guard, watermark and label on every call)
+    plan = _plan(model, faceset) if config.smooth == MergeConfig().smooth else None
     with _render_lock:
         image = render_preview(model, faceset, index, workspace=workspace, config=config,
-                               rules=list(rules or []) + frame_rule)
+                               rules=list(rules or []) + frame_rule, plan=plan)
     ok, buf = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise InputError("could not encode the preview")
