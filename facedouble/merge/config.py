@@ -1,0 +1,78 @@
+"""Merge settings (`MergeConfig`, validated, TOML-loadable) and where results go (`Outputs`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import ClassVar
+
+from facedouble.errors import FacedoubleError
+from facedouble.merge.overrides import FaceSettings
+
+
+@dataclasses.dataclass
+class MergeConfig(FaceSettings):
+    """Merge settings (TOML-loadable): the per-frame face settings plus run-wide ones."""
+
+    # Keys renamed by issue 18 (one vocabulary): a TOML file with the old key gets a one-line hint.
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {"preset": "x264_preset", "smooth": "transform_smooth",
+                                              "conv_algo": "conv"}
+    X264_PRESETS: ClassVar[tuple[str, ...]] = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium",
+                                               "slow", "slower", "veryslow", "placebo")
+
+    transform_smooth: float = 1.0  # temporal smoothing sigma of the face transforms, in frames (0 = off)
+    batch: int = 16  # frames per model batch (the swapper runs 16 faces at a time; 16 beat 8 at 720p)
+    workers: int = 2  # compositing threads
+    segment_frames: int = 50  # frames per resumable/shardable video segment
+    crf: int = 18  # x264 quality (lower = better)
+    x264_preset: str = "veryfast"  # x264 speed preset
+    precision: str = "auto"  # model arithmetic: auto | fp32 | bf16 (facedouble.nn.precision)
+    conv: str = "auto"  # how the model's convs run: auto | direct | winograd (facedouble.nn.precision)
+
+    @property
+    def smooth(self) -> float:
+        """The transform smoothing sigma (the render loop's name for it)."""
+        return self.transform_smooth
+
+    @property
+    def preset(self) -> str:
+        """The x264 speed preset (the encoder's name for it)."""
+        return self.x264_preset
+
+    def face_settings(self) -> FaceSettings:
+        """The per-frame part."""
+        return FaceSettings(**{f.name: getattr(self, f.name) for f in dataclasses.fields(FaceSettings)})
+
+    def validate(self) -> MergeConfig:
+        """One-line FacedoubleError for impossible values."""
+        self.face_settings().validate()
+        if not 0 <= self.transform_smooth <= 10:
+            raise FacedoubleError(f"transform_smooth must be 0..10 frames, got {self.transform_smooth}")
+        from facedouble.nn.precision import CONV_ALGOS, PRECISIONS
+
+        for name, allowed in (("x264_preset", self.X264_PRESETS), ("precision", PRECISIONS), ("conv", CONV_ALGOS)):
+            if getattr(self, name) not in allowed:
+                raise FacedoubleError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        for name, lo, hi in (("batch", 1, 256), ("workers", 1, 64), ("segment_frames", 1, 100000),
+                             ("crf", 0, 51)):
+            if not lo <= getattr(self, name) <= hi:
+                raise FacedoubleError(f"{name} must be {lo}..{hi}, got {getattr(self, name)}")
+        return self
+
+
+@dataclasses.dataclass
+class Outputs:
+    """Where results go. At least one of `video` and `png_dir`."""
+
+    video: Path | None = None  # .mp4 / .mov / .mkv
+    png_dir: Path | None = None
+    matte_dir: Path | None = None
+    transforms: Path | None = None  # per-frame transforms JSON
+
+    def work_dir(self) -> Path:
+        """Folder holding segments and per-segment records (kept for resume, shards and concat)."""
+        if self.video is not None:
+            return self.video.parent / (self.video.name + ".parts")
+        if self.png_dir is not None:
+            return self.png_dir / ".merge-parts"
+        raise FacedoubleError("no output given (a video file and/or a PNG folder)")

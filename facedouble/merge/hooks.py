@@ -1,0 +1,76 @@
+"""The merge's hook points and the records they see (see facedouble.merge.pipeline's docstring).
+
+* `post_composite`: called for every rendered frame, in order, before anything is written; may
+  return a replacement image (watermark embedding, explicit-content check, visible label).
+* `finalize`: called once with the `MergeResult` after every output is complete (render record,
+  C2PA signing - which must stay the very last step).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facedouble.merge.config import Outputs
+
+
+@dataclasses.dataclass
+class FrameContext:
+    """What a post-composite hook sees for one frame."""
+
+    index: int
+    timestamp: float
+    image: np.ndarray  # rendered RGB uint8 (H, W, 3)
+    target: np.ndarray  # original frame
+    alpha: np.ndarray  # float32 (H, W) union of the face mattes
+    faces: list[dict[str, Any]]  # per face: track_id, box_xyxy, aligned_to_frame, ...
+    fps: float
+    frame_count: int | None  # the clip's (container-declared) frame count, for choosing frames to mark
+    warmup: bool = False  # True: rendered only to seed flicker statistics; not written
+
+
+@dataclasses.dataclass
+class MergeResult:
+    """Summary of a finished merge (handed to finalize hooks and printed)."""
+
+    frames: int
+    frames_with_faces: int
+    flicker: float | None
+    clip: Path
+    outputs: Outputs
+    model_hash: str
+    consent: dict | None
+    settings: dict[str, Any]
+    fingerprint: str
+    seconds: float = 0.0
+
+
+PostCompositeHook = Callable[[FrameContext], "np.ndarray | None"]
+FinalizeHook = Callable[[MergeResult], None]
+MetadataHook = Callable[[MergeResult], dict[str, str]]
+
+
+@dataclasses.dataclass
+class MergeHooks:
+    """Extension points (trust wiring): see the module docstring."""
+
+    post_composite: list[PostCompositeHook] = dataclasses.field(default_factory=list)
+    metadata: list[MetadataHook] = dataclasses.field(default_factory=list)  # extra MP4 container tags
+    finalize: list[FinalizeHook] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class Rendered:
+    """One composited frame on its way to the sink."""
+
+    index: int
+    timestamp: float
+    image: np.ndarray
+    target: np.ndarray
+    alpha: np.ndarray
+    faces: list[dict[str, Any]]
+    warmup: bool
