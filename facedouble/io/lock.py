@@ -45,14 +45,21 @@ class OutputLock:
     """Exclusive (or shared) lock on `lock_path`, for the stage named `what` (used in the error message).
 
     Raises OutputLockedError when another process holds it, FacedoubleError when the folder is read-only.
-    Use as a context manager or call release(); re-taking a lock this process holds only counts up.
+    Use as a context manager or call release(); re-taking a lock this process holds only counts up, unless
+    `reentrant` is False: then a second holder in this process is refused like another process (two
+    trainers in one process must not share a model folder). `hint` ends the "in use" message.
     """
 
-    def __init__(self, lock_path: str | Path, what: str, shared: bool = False):
+    def __init__(self, lock_path: str | Path, what: str, shared: bool = False, *, reentrant: bool = True,
+                 hint: str = "wait for it to finish or stop it first"):
         self.path = Path(lock_path)
-        self.what, self.shared = what, shared
+        self.what, self.shared, self.hint = what, shared, hint
         self._key = (str(self.path.resolve()), shared)
         self._released = False
+        self._own = None  # the lock file of a non-reentrant lock (kept out of the shared registry)
+        if not reentrant:
+            self._own = self._acquire()
+            return
         with _held_guard:
             entry = _held.get(self._key)
             if entry is not None:
@@ -76,7 +83,7 @@ class OutputLock:
             holder = handle.read().strip() or "unknown"
             handle.close()
             raise OutputLockedError(f"{self.path.parent} is in use by another {self.what} (pid {holder}); "
-                                    "wait for it to finish or stop it first") from None
+                                    f"{self.hint}") from None
         if not self.shared:
             try:  # the holder's pid, for the message another process prints
                 handle.seek(0)
@@ -93,13 +100,14 @@ class OutputLock:
             if self._released:
                 return
             self._released = True
+            if self._own is not None:
+                _unlock(self._own)
+                return
             entry = _held[self._key]
             entry[1] -= 1
             if entry[1] == 0:
                 del _held[self._key]
-                if not entry[0].closed:
-                    fcntl.flock(entry[0], fcntl.LOCK_UN)
-                    entry[0].close()
+                _unlock(entry[0])
 
     def __enter__(self) -> OutputLock:
         return self
@@ -107,6 +115,12 @@ class OutputLock:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.release()
+
+
+def _unlock(handle) -> None:
+    if not handle.closed:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
 
 
 def lock_path_for(output: str | Path) -> Path:

@@ -19,10 +19,8 @@ which keeps the newest `keep` checkpoints. Nothing here uses pickle.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import hashlib
 import json
-import os
 import secrets
 import shutil
 from pathlib import Path
@@ -35,6 +33,7 @@ from safetensors.torch import save as st_save
 from facedouble.errors import FacedoubleError, InputError
 from facedouble.io.atomic import atomic_write_bytes, atomic_write_json
 from facedouble.io.digest import sha256_file
+from facedouble.io.lock import OutputLock
 
 FORMAT = 1
 LATEST = "latest.json"
@@ -180,31 +179,12 @@ def load_checkpoint(model_dir: str | Path, with_optimizer: bool = True) -> Check
     return Checkpoint(ckpt, st_load(weights_bytes), optimizers, aux, state, files[WEIGHTS])
 
 
-class ModelLock:
-    """An exclusive lock on a model folder, so two trainers never write the same checkpoints.
-
-    flock is released by the kernel when the process ends, however it ends, so a crash leaves no stale lock.
+class ModelLock(OutputLock):
+    """An exclusive lock on a model folder, so two trainers never write the same checkpoints (also not two
+    in one process). flock is released by the kernel when the process ends, however it ends, so a crash
+    leaves no stale lock; a read-only folder is refused with one line.
     """
 
     def __init__(self, model_dir: str | Path):
-        model_dir = Path(model_dir)
-        model_dir.mkdir(parents=True, exist_ok=True)
-        self._file = open(model_dir / ".lock", "a+", encoding="utf-8")  # noqa: SIM115 - held until release()
-        try:
-            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._file.seek(0)
-            holder = self._file.read().strip() or "unknown"
-            self._file.close()
-            raise FacedoubleError(f"{model_dir} is in use by another trainer (pid {holder}); stop it first, "
-                                  "or train into another --model folder") from None
-        self._file.seek(0)
-        self._file.truncate()
-        self._file.write(str(os.getpid()))
-        self._file.flush()
-
-    def release(self) -> None:
-        """Give the folder up (also happens when the process exits)."""
-        if not self._file.closed:
-            fcntl.flock(self._file, fcntl.LOCK_UN)
-            self._file.close()
+        super().__init__(Path(model_dir) / ".lock", "trainer", reentrant=False,
+                         hint="stop it first, or train into another --model folder")
