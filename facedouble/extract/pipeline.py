@@ -75,11 +75,6 @@ class ExtractConfig:
 
     RENAMED_KEYS: ClassVar[dict[str, str]] = {"smooth": "landmark_smooth"}  # issue 18: one vocabulary
 
-    @property
-    def smooth(self) -> float:
-        """The landmark smoothing sigma (the tracker's name for it)."""
-        return self.landmark_smooth
-
     def validate(self) -> None:
         """Raise FacedoubleError for settings that cannot work."""
         if not 0 <= self.landmark_smooth <= 10:
@@ -346,7 +341,7 @@ def track_faces(src: FrameSource, cfg: ExtractConfig, stats: TrackStats | None =
     """
     stats = stats if stats is not None else TrackStats()
     tracker = _Tracker(cfg)
-    finaliser = _Finaliser(cfg.max_gap, cfg.smooth)
+    finaliser = _Finaliser(cfg.max_gap, cfg.landmark_smooth)
     buffered: collections.deque[tuple[int, Frame]] = collections.deque()
     bar = tqdm(total=src.info.frame_count, unit="frame", desc="faces", disable=not cfg.progress, dynamic_ncols=True)
     try:

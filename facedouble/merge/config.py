@@ -29,16 +29,6 @@ class MergeConfig(FaceSettings):
     precision: str = "auto"  # model arithmetic: auto | fp32 | bf16 (facedouble.nn.precision)
     conv: str = "auto"  # how the model's convs run: auto | direct | winograd (facedouble.nn.precision)
 
-    @property
-    def smooth(self) -> float:
-        """The transform smoothing sigma (the render loop's name for it)."""
-        return self.transform_smooth
-
-    @property
-    def preset(self) -> str:
-        """The x264 speed preset (the encoder's name for it)."""
-        return self.x264_preset
-
     def face_settings(self) -> FaceSettings:
         """The per-frame part."""
         return FaceSettings(**{f.name: getattr(self, f.name) for f in dataclasses.fields(FaceSettings)})

@@ -70,7 +70,7 @@ log = get_logger("facedouble.merge")
 
 def load_plan(model: Swapper, faceset: str | Path, config: MergeConfig, clip: str | Path | None) -> MergePlan:
     """Plan at the model's resolution and face type."""
-    return build_plan(faceset, int(model.resolution), model.face_type, config.smooth, clip)
+    return build_plan(faceset, int(model.resolution), model.face_type, config.transform_smooth, clip)
 
 
 def merge(model: Swapper, faceset: str | Path, outputs: Outputs, config: MergeConfig | None = None,

@@ -106,7 +106,7 @@ class Sink(threading.Thread):
                     self.encoder = EncoderProcess()
                 self.encoder.open(self.work / f"{segment_name(seg)}.mp4", self.plan.info.width,
                                   self.plan.info.height, self.plan.time_base, self.plan.fps, self.config.crf,
-                                  self.config.preset, threads=1, colour=self.plan.colour)
+                                  self.config.x264_preset, threads=1, colour=self.plan.colour)
                 self.writer = self.encoder
         name = f"{r.index:06d}.png"
         if self.outputs.png_dir is not None:

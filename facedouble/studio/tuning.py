@@ -101,7 +101,7 @@ def preview_png(model_dir: Path, faceset: Path, index: int, settings: dict[str, 
     frame_rule = [OverrideRule(frames=str(index), **settings_of(settings))] if settings else []
     # the shot plan depends on the transform smoothing, not on the panel's settings: reuse the cached one
     # (render_preview still runs the consent check, guard, watermark and label on every call)
-    plan = _plan(model, faceset) if config.smooth == MergeConfig().smooth else None
+    plan = _plan(model, faceset) if config.transform_smooth == MergeConfig().transform_smooth else None
     with _render_lock:
         image = render_preview(model, faceset, index, workspace=workspace, config=config,
                                rules=list(rules or []) + frame_rule, plan=plan)
