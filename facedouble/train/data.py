@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from facedouble.colour import get_colour_transfer
+from facedouble.colour.jitter import colour_jitter
 from facedouble.errors import FacedoubleError
 from facedouble.face.warp import random_warp_maps
 from facedouble.faceset import Faceset
@@ -102,17 +103,6 @@ def _affine(rng: np.random.Generator, size: int, aug: AugmentConfig) -> np.ndarr
     return m
 
 
-def _color_jitter(rng: np.random.Generator, img: np.ndarray, power: float) -> np.ndarray:
-    """Random hue/saturation/value shift and contrast, on float RGB in [0,1]."""
-    hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)
-    hsv[..., 0] = (hsv[..., 0] + rng.uniform(-1, 1) * 18 * power) % 360
-    hsv[..., 1] = np.clip(hsv[..., 1] * (1 + rng.uniform(-0.5, 0.5) * power), 0, 1)
-    hsv[..., 2] = np.clip(hsv[..., 2] * (1 + rng.uniform(-0.3, 0.3) * power), 0, 1)
-    out = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
-    c = 1 + rng.uniform(-0.3, 0.3) * power
-    return np.clip((out - out.mean()) * c + out.mean(), 0, 1)
-
-
 def _place(x: np.ndarray, m: np.ndarray, flip: bool, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
     y = cv2.warpAffine(x, m, (x.shape[1], x.shape[0]), flags=cv2.INTER_LINEAR, borderMode=border)
     return y[:, ::-1] if flip else y
@@ -134,7 +124,8 @@ def make_side(bank: FaceBank, rng: np.random.Generator, n: int, aug: AugmentConf
             both = mask[..., 0] * (ref.masks[k][..., 0] / 255) if mask.ndim == 3 else mask * (ref.masks[k] / 255)
             img = get_colour_transfer(aug.ct_mode)(img, ref.images[k].astype(np.float32) / 255, both)
         if aug.color_aug > 0:
-            img = _color_jitter(rng, img, aug.color_aug)
+            img = np.clip(colour_jitter(rng, img, aug.color_aug, hue_deg=18, saturation=0.5, value=0.3, contrast=0.3),
+                              0, 1)
         m = _affine(rng, size, aug)
         if aug.random_warp:
             mapx, mapy = random_warp_maps(rng, size)

@@ -15,6 +15,7 @@ import dataclasses
 import cv2
 import numpy as np
 
+from facedouble.colour.jitter import colour_jitter
 from facedouble.face.warp import random_warp_maps
 
 
@@ -90,14 +91,7 @@ def _paste(rng: np.random.Generator, img: np.ndarray, mask: np.ndarray, occ: Occ
 
 
 def _colour(rng: np.random.Generator, img: np.ndarray, aug: SegAugment) -> np.ndarray:
-    p = aug.colour
-    hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)
-    hsv[..., 0] = (hsv[..., 0] + rng.uniform(-1, 1) * 20 * p) % 360
-    hsv[..., 1] = np.clip(hsv[..., 1] * (1 + rng.uniform(-0.6, 0.6) * p), 0, 1)
-    hsv[..., 2] = np.clip(hsv[..., 2] * (1 + rng.uniform(-0.4, 0.4) * p), 0, 1)
-    out = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
-    c = 1 + rng.uniform(-0.4, 0.4) * p
-    out = (out - out.mean()) * c + out.mean()
+    out = colour_jitter(rng, img, aug.colour, hue_deg=20, saturation=0.6, value=0.4, contrast=0.4)
     if rng.random() < aug.grey:
         out = np.repeat(out.mean(2, keepdims=True), 3, 2)
     return np.clip(out, 0, 1).astype(np.float32)
