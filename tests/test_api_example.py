@@ -24,12 +24,12 @@ def _example():
 
 @pytest.fixture(scope="module")
 def example_run(tmp_path_factory, grid_clip):
-    """The example, run once (tiny model, 2 iterations): its results and the progress events it reported."""
+    """The example, run once (tiny model, 40 iterations: see test_cli.test_demo_runs_the_whole_pipeline): its results and the progress events it reported."""
     grid = grid_clip("bbaf2n").parent
     grid_clip("lbbc2a")
     out = tmp_path_factory.mktemp("api_example")
     events = []
-    got = _example().run(grid, out, iterations=2, progress=events.append)
+    got = _example().run(grid, out, iterations=40, progress=events.append)
     return got, events, out
 
 
@@ -41,11 +41,11 @@ def test_example_runs_the_pipeline_and_the_render_verifies(example_run):
     assert verdict["c2pa"]["status"] == "valid"
     assert verdict["watermark"]["found"] and verdict["watermark"]["matches_record"]
     assert verdict["render_record"]["identity"]["name"] == "example-source"
-    assert got["train"]["iteration"] == 2 and got["status"]["iteration"] == 2 and not got["status"]["running"]
+    assert got["train"]["iteration"] == 40 and got["status"]["iteration"] == 40 and not got["status"]["running"]
     assert got["merge"].frames >= got["target_faces"] > 0
     # one progress mechanism: per-iteration train events and per-frame merge events, each stage finished once
     by_stage = {stage: [e for e in events if e.stage == stage] for stage in ("train", "merge")}
-    assert [e.done for e in by_stage["train"] if not e.finished] == [1, 2]
+    assert [e.done for e in by_stage["train"] if not e.finished] == list(range(1, 41))
     assert "loss_src" in by_stage["train"][0].info
     assert len([e for e in by_stage["merge"] if not e.finished]) == got["merge"].frames
     assert all(sum(e.finished for e in evs) == 1 for evs in by_stage.values())

@@ -26,11 +26,15 @@ def test_console_script_reports_missing_input_in_one_line(tmp_path):
 
 
 def test_demo_runs_the_whole_pipeline(tmp_path, grid_clip, capsys):
-    """extract -> consent -> train (a few iterations) -> merge with marks -> verify -> report."""
+    """extract -> consent -> train (40 iterations) -> merge with marks -> verify -> report.
+
+    40, not fewer: after a handful of iterations the swapped face is a featureless blob whose landmarks
+    jitter by ~1 degree between the marked frame and its re-detection, and the landmark-anchored watermark
+    is then found only with some keys (README, Known limits)."""
     import json
 
     source, target = grid_clip("bbaf2n"), grid_clip("lbbc2a")
-    assert main(["demo", str(source), str(target), "--out", str(tmp_path), "--max-iters", "6",
+    assert main(["demo", str(source), str(target), "--out", str(tmp_path), "--max-iters", "40",
                  "--embed-every", "10"]) == 0
     out = capsys.readouterr().out
     assert "render" in out and "report" in out and "closer to the source" in out

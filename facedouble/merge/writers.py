@@ -65,7 +65,11 @@ class SegmentWriter:
         # One x264 thread per segment: the compositing pool needs the cores more than the encoder does.
         # The render loop runs this in a child process (EncoderProcess): see there why.
         stream.codec_context.thread_count = threads
-        stream.options = {"crf": str(crf), "preset": preset, "x264-params": f"open-gop=0:threads={threads}"}
+        # trellis=1 (medium's default, off in the faster presets) keeps the faint keyed watermark through
+        # quantisation: on a blurry face at veryfast, per-frame bit agreement at the 10th percentile goes from
+        # 0.69 to 0.92 for ~9 % more bytes (measured on a GRID render, crf 18).
+        stream.options = {"crf": str(crf), "preset": preset,
+                          "x264-params": f"open-gop=0:threads={threads}:trellis=1"}
         # Encode with the matrix the target was decoded with, and tag it the same, so pixels outside the
         # face keep their YUV values and players show them as they showed the target.
         colour = colour or {}
