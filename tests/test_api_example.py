@@ -24,7 +24,8 @@ def _example():
 
 @pytest.fixture(scope="module")
 def example_run(tmp_path_factory, grid_clip):
-    """The example, run once (tiny model, 40 iterations: see test_cli.test_demo_runs_the_whole_pipeline): its results and the progress events it reported."""
+    """The example, run once (tiny model, 40 iterations: see test_cli.test_demo_runs_the_whole_pipeline):
+    its results and the progress events it reported."""
     grid = grid_clip("bbaf2n").parent
     grid_clip("lbbc2a")
     out = tmp_path_factory.mktemp("api_example")
