@@ -9,7 +9,8 @@
    of a held-out faceset. Medians of repeats.
 3. A merge onto intel/bird.mkv (the signer's hand over the mouth) with a stand-in model that pastes a
    fixed other face: the share of the labelled hand pixels each mask mode let the swapped face overwrite
-   (render differs from the plate by more than 8 levels), and docs/mask_before_after.png.
+   (render differs from the plate by more than 8 levels), and docs/mask_before_after.png (plate, hull,
+   xseg and the merge default mesh*xseg*-hands, on the frame with the most hand over the face).
 
 Usage: python -m bench.mask [--work DIR] [--model MASK_DIR|generic] [--threads 2] [--picture docs/...png]
 """
@@ -32,7 +33,8 @@ from bench.common import ROOT, machine
 
 sys.path.insert(0, str(ROOT / "tools"))
 
-METHODS = ("hull", "mesh", "hull*-hands", "mesh*-hands", "xseg", "xseg*-hands", "hull*xseg", "mesh*xseg")
+METHODS = ("hull", "mesh", "hull*-hands", "mesh*-hands", "xseg", "xseg*-hands", "hull*xseg", "mesh*xseg",
+           "mesh*xseg*-hands")
 CPU = "Intel Xeon (Sapphire Rapids class), 2 cores, AVX-512 BF16 + AMX"
 
 
@@ -172,7 +174,7 @@ def hand_merge(faces: list[dict], model: str, picture: Path | None) -> dict[str,
             continue
         w, h = m.frame_size
         hand_px[m.frame_index] = cv2.warpAffine(hand, m.inverse, (w, h), flags=cv2.INTER_NEAREST) > 0.5
-    modes = ("hull", "hull*-hands", "mesh*-hands", "xseg", "hull*xseg", "mesh*xseg")
+    modes = ("hull", "hull*-hands", "mesh*-hands", "xseg", "hull*xseg", "mesh*xseg", "mesh*xseg*-hands")
     renders: dict[str, dict[int, np.ndarray]] = {}
     target = frames_of(Path(bird[0]["meta"].source), set(hand_px))
     with tempfile.TemporaryDirectory() as tmp:
@@ -200,7 +202,8 @@ def hand_merge(faces: list[dict], model: str, picture: Path | None) -> dict[str,
         y0, y1, x0, x1 = max(ys.min(), 0), ys.max(), max(xs.min(), 0), xs.max()
         tiles = []
         for title, img in (("plate", target[best]), ("hull mask", renders["hull"][best]),
-                           ("segmenter (xseg)", renders["xseg"][best])):
+                           ("segmenter (xseg)", renders["xseg"][best]),
+                           ("default: mesh*xseg*-hands", renders["mesh*xseg*-hands"][best])):
             crop = cv2.resize(img[y0:y1, x0:x1], (320, 320), interpolation=cv2.INTER_CUBIC)
             cv2.putText(crop, title, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 0), 2, cv2.LINE_AA)
             tiles.append(crop)

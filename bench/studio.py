@@ -9,7 +9,13 @@ watermark, label) and comes back as a PNG over HTTP. Cold = the first preview (m
 warm = later frames and settings (the artist scrubbing or changing the colour mode), median of repeats.
 
 Served by uvicorn on 127.0.0.1 and fetched with one keep-alive httpx client, one request after another (a
-browser fetches ~6 thumbnails at once, so it sees less than this).
+browser fetches ~6 thumbnails at once, so it sees less than this). The server runs in this process, so the
+process CPU time per request (both cores) is printed beside the wall time: on shared cores the wall time
+grows with the other jobs' load, the CPU time much less.
+
+Sort: the first sort of the 10,000 faces by a metric (blur) is scored in the server's scoring thread: the
+time of the first answer (in name order, with progress), a page request and a thumbnail answered while it
+scores, and the time until the sorted page comes back.
 
 A GRID clip is extracted (every 15th frame, 64 px) and the faceset is blown up to N faces with symlinks, so
 listing and paging see N files while thumbnails decode real face PNGs. One "page" is what the grid does when
@@ -70,6 +76,7 @@ def preview_bench(repeats: int) -> None:
 
     from bench.common import upscaled_clip
     from facedouble.extract.pipeline import ExtractConfig, extract
+    from facedouble.merge.overrides import FaceSettings
     from facedouble.studio.server import serve_in_thread
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -83,25 +90,70 @@ def preview_bench(repeats: int) -> None:
             client.get(f"/?token={TOKEN}")
             q = {"model": "models/saehd-df-128", "faceset": "facesets/t"}
 
-            def one(frame: int, colour: str) -> float:
-                t = time.perf_counter()
-                r = client.get("/api/merge/preview", params={**q, "frame": frame, "colour": colour})
+            cpu: list[float] = []
+
+            def one(frame: int, colour: str, **extra: str) -> float:
+                t, c = time.perf_counter(), time.process_time()
+                r = client.get("/api/merge/preview", params={**q, "frame": frame, "colour": colour, **extra})
                 assert r.status_code == 200, r.text
+                cpu.append(time.process_time() - c)
                 return time.perf_counter() - t
 
             cold = one(5, "rct")
-            scrub = [one(10 + 7 * i, "rct") for i in range(repeats)]
+            scrub = [one(10 + 7 * i, "rct") for i in range(repeats)]  # 7 frames on: the decoder goes on
+            jump = [one(60 - 9 * i, "rct") for i in range(repeats)]  # backwards: a seek each time
             colours = ["lct", "mkl", "none", "sot", "rct"]
             colour = [one(10, colours[i % len(colours)]) for i in range(repeats)]
+            warm_cpu = cpu[1:]
+            hull = [one(10 + i, "rct", mask="hull") for i in range(repeats + 1)][1:]  # first: a new render config
             client.close()
+            hull_cpu = cpu[-repeats:]
+    default_mask = FaceSettings().mask
     print(f"# studio merge preview, {machine()}; 1280x720 H.264 GRID upscale, saehd-df-128 (128 px), "
-          f"marked (consent, guard, watermark, label), PNG over HTTP, median of {repeats}")
+          f"marked (consent, guard, watermark, label), PNG over HTTP, median of {repeats}; "
+          f"load average before: {_load()}")
     print(f"first preview (loads model + plan)  {cold * 1000:6.0f} ms")
-    print(f"scrub to another frame              {statistics.median(scrub) * 1000:6.0f} ms  "
-          f"(min {min(scrub) * 1000:.0f}, max {max(scrub) * 1000:.0f})")
-    print(f"change the colour mode              {statistics.median(colour) * 1000:6.0f} ms  "
-          f"(min {min(colour) * 1000:.0f}, max {max(colour) * 1000:.0f})")
+    print(f"(merge's default mask: {default_mask})")
+    for label, runs in (("scrub 7 frames on", scrub), ("jump back (seek)", jump), ("change the colour mode", colour),
+                        ("scrub 1 frame on, mask hull", hull)):
+        print(f"{label:35s} {statistics.median(runs) * 1000:6.0f} ms  (min {min(runs) * 1000:.0f}, "
+              f"max {max(runs) * 1000:.0f})")
+    print(f"process CPU per warm preview        {statistics.median(warm_cpu) * 1000:6.0f} ms  "
+          f"(min {min(warm_cpu) * 1000:.0f}; both cores together); mask hull "
+          f"{statistics.median(hull_cpu) * 1000:.0f} ms (min {min(hull_cpu) * 1000:.0f})")
     print(f"target <= 1000 ms: scrub {statistics.median(scrub):.2f}x, colour {statistics.median(colour):.2f}x of it")
+
+
+def _load() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def sort_bench(client, faces: int) -> str:
+    """The first sort of the big faceset: first answer, requests answered meanwhile, time to sorted."""
+    params = {"faceset": "big", "sort": "blur", "limit": 200}
+    t0 = time.perf_counter()
+    first = client.get("/api/faceset/page", params=params).json()
+    answered = time.perf_counter() - t0
+    during, thumb = [], []
+    while True:
+        t = time.perf_counter()
+        r = client.get("/api/faceset/page", params={**params, "offset": 400}).json()
+        during.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        client.get("/api/faceset/thumb", params={"faceset": "big", "name": f"f{len(thumb) * 37 % faces:06d}.png"})
+        thumb.append(time.perf_counter() - t)
+        if not r["scoring"]:
+            break
+        time.sleep(r["poll_s"])
+    total = time.perf_counter() - t0
+    return (f"first sort by blur of {faces} faces: first answer {answered * 1000:.0f} ms "
+          f"(scoring {first['scoring']['done']}/{first['scoring']['total']}), sorted after {total:.1f} s; "
+          f"meanwhile a page took {statistics.median(during) * 1000:.0f} ms (max {max(during) * 1000:.0f}) and a "
+          f"new thumbnail {statistics.median(thumb) * 1000:.0f} ms (max {max(thumb) * 1000:.0f}), "
+          f"{len(during)} of each")
 
 
 def main() -> None:
@@ -111,6 +163,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--visible", type=int, default=60, help="thumbnails on one screen")
     ap.add_argument("--only", choices=["gallery", "preview"], help="run one of the two benchmarks")
+    ap.add_argument("--no-sort", action="store_true", help="gallery: skip the first-sort benchmark")
     args = ap.parse_args()
     if args.only != "gallery":
         preview_bench(args.repeats)
@@ -145,6 +198,7 @@ def main() -> None:
             for _ in range(args.repeats):
                 client.get("/api/faceset/page", params={"faceset": "big", "offset": 5000, "limit": 200})
             api_only = (time.perf_counter() - t) / args.repeats
+            sort_line = "" if args.no_sort else sort_bench(client, args.faces)
             client.close()
     print(f"# studio gallery, {machine()}; {args.faces} faces, {args.visible} thumbnails per screen, "
           f"median of {args.repeats}")
@@ -152,6 +206,8 @@ def main() -> None:
     for label, c, w in rows:
         print(f"{label:12s} {c * 1000:8.0f} {w * 1000:8.0f}")
     print(f"page API alone (200 names of {args.faces}): {api_only * 1000:.1f} ms")
+    if sort_line:
+        print(sort_line)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,9 @@ def run(grid: Path, out: Path, iterations: int = 3, progress: Any = None) -> dic
     release.write_text("Example consent: the GRID speaker of bbaf2n (CC BY 4.0), for trying facedouble out.\n",
                        encoding="utf-8")
     if IDENTITY not in {r.name for r in _identities(workspace)}:
-        api.identity_add(workspace, IDENTITY, release, scope="facedouble API example")
+        # reference faces of the person who signed (here the source faces stand in for the release session):
+        # a faceset is bound only if it shows that person
+        api.identity_add(workspace, IDENTITY, release, scope="facedouble API example", reference=src_faces)
     api.identity_bind(workspace, IDENTITY, src_faces)
     if not (workspace / "certs" / "signer.pem").exists():
         api.certs_init(workspace)

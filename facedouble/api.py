@@ -3,7 +3,8 @@
     from facedouble import api
     api.extract("plate.mp4", "work/dst", size=128)                 # -> ExtractReport
     api.sort_faceset("work/src", "blur", reject_worst=5)           # curate -> SortResult
-    api.identity_add("ws", "jane", "release.pdf"); api.identity_bind("ws", "jane", "work/src")
+    api.identity_add("ws", "jane", "release.pdf", reference="jane_session/")  # faces from the release session
+    api.identity_bind("ws", "jane", "work/src")
     api.certs_init("ws")                                           # a local test signer in ws/certs
     api.train_start("work/model", "work/src", "work/dst", preset="tiny", iterations=50, workspace="ws")
     api.train_status("work/model")                                 # running?, iteration, loss
@@ -141,12 +142,15 @@ def mask_labels_import(faceset: PathLike, file: PathLike) -> int:
 # -- consent and signing (trust) ----------------------------------------------------------------------
 
 def identity_add(workspace: PathLike | None, name: str, release: PathLike, *, scope: str = "",
-                 expires: str | None = None, notes: str = "") -> Any:
-    """Record a performer's signed release (its SHA-256) as consent record `name`; returns the record."""
+                 expires: str | None = None, notes: str = "", reference: PathLike | None = None) -> Any:
+    """Record a performer's signed release (its SHA-256) as consent record `name`; returns the record.
+
+    `reference`: faces of the person who signed (faceset, clip, image or folder); without them no faceset can
+    be bound to the record (facedouble.trust.person)."""
     from facedouble.trust import consent
 
     return consent.add_identity(workspace_path(workspace), name, Path(release), scope=scope, expires=expires,
-                                notes=notes)
+                                notes=notes, reference=Path(reference) if reference is not None else None)
 
 
 def identity_bind(workspace: PathLike | None, name: str, faceset: PathLike) -> Any:
@@ -331,26 +335,32 @@ def load_model(model: Any, config: MergeConfig) -> Any:
         return model
     from facedouble.merge.model import load_model as load
 
-    return load(model, precision=config.precision, conv_algo=config.conv)
+    device = {"device": config.device} if getattr(config, "device", "cpu") != "cpu" else {}  # cpu: the default
+    return load(model, precision=config.precision, conv_algo=config.conv, **device)
 
 
 def merge_outputs(out: PathLike, *, png_dir: PathLike | None = None, matte_dir: PathLike | None = None,
-                  transforms: PathLike | None = None) -> Any:
+                  transforms: PathLike | None = None, patch_dir: PathLike | None = None) -> Any:
     """merge's Outputs: OUT ending in .mp4/.mov/.mkv is a video, anything else a PNG folder."""
+    from facedouble.io.sequence import is_sequence_pattern
     from facedouble.merge.pipeline import Outputs
 
     out = Path(out)
     video = out if out.suffix.lower() in VIDEO_SUFFIXES else None
-    png = Path(png_dir) if png_dir else (None if video else out)
+    sequence = out if video is None and is_sequence_pattern(out) else None  # out/shot.%04d.exr (or ####)
+    png = Path(png_dir) if png_dir else (None if video or sequence else out)
     return Outputs(video=video, png_dir=png, matte_dir=Path(matte_dir) if matte_dir else None,
-                   transforms=Path(transforms) if transforms else None)
+                   transforms=Path(transforms) if transforms else None, sequence=sequence,
+                   patch_dir=Path(patch_dir) if patch_dir else None)
 
 
 def _target(target: PathLike, model: Any, work_dir: Path | None, faceset: PathLike | None, clip: PathLike | None,
             progress_bars: bool) -> tuple[Path, str | None]:
     """(faceset folder, clip or None) of a merge target; a bare clip is extracted into WORK_DIR/target-faceset."""
+    from facedouble.io.sequence import find_sequence
+
     target = Path(target)
-    if target.is_dir():
+    if target.is_dir() and find_sequence(target) is None:  # a folder of EXR/DPX/... frames is the clip
         return target, str(clip) if clip else None
     if not target.exists():
         raise InputError(f"target not found: {target}")
@@ -396,7 +406,8 @@ def _rules(overrides: PathLike | list | None) -> list:
 
 
 def _provenance(workspace: PathLike | None, cert: PathLike | None, key: PathLike | None, label: str | None,
-                model_hash: str, clip: Path, settings: dict, fps: float, frame_count: int | None) -> Any:
+                model_hash: str, clip: Path, settings: dict, fps: float, frame_count: int | None,
+                first_number: int = 0) -> Any:
     """Guard, watermark, label, record and signature of one render (the same for every shard)."""
     from facedouble.trust.render import RenderProvenance, find_signer
 
@@ -405,7 +416,7 @@ def _provenance(workspace: PathLike | None, cert: PathLike | None, key: PathLike
     # the watermark is keyed by the workspace's secret: the same workspace verifies it
     return RenderProvenance.for_render(model_hash=model_hash, clip=clip, settings=settings, fps=fps,
                                        frame_count=frame_count, cert=cert_path, key=key_path, label=label,
-                                       workspace=folder)
+                                       workspace=folder, first_number=first_number)
 
 
 def _progress_hook(progress: ProgressCallback | None, total: int | None) -> Any:
@@ -420,7 +431,8 @@ def merge_render(model: Any, target: PathLike, out: PathLike, *, workspace: Path
                  config: MergeConfig | dict | None = None, overrides: PathLike | list | None = None,
                  faceset: PathLike | None = None, clip: PathLike | None = None, png_dir: PathLike | None = None,
                  matte_dir: PathLike | None = None, transforms: PathLike | None = None,
-                 cert: PathLike | None = None, key: PathLike | None = None, label: str | None = None,
+                 patch_dir: PathLike | None = None, cert: PathLike | None = None, key: PathLike | None = None,
+                 label: str | None = None,
                  shard: tuple[int, int] = (1, 1), fresh: bool = False, progress: ProgressCallback | None = None,
                  log_progress: bool = False, **settings: Any) -> MergeResult | None:
     """Render the target with the model's faces into `out` (video file or PNG folder), with every provenance
@@ -436,12 +448,12 @@ def merge_render(model: Any, target: PathLike, out: PathLike, *, workspace: Path
     swapper = load_model(model, cfg)
     # Before anything is extracted or rendered: an expired or withdrawn consent renders nothing.
     check_consent(swapper, workspace)
-    outputs = merge_outputs(out, png_dir=png_dir, matte_dir=matte_dir, transforms=transforms)
+    outputs = merge_outputs(out, png_dir=png_dir, matte_dir=matte_dir, transforms=transforms, patch_dir=patch_dir)
     faceset_dir, clip_path = _target(target, swapper, outputs.work_dir(), faceset, clip,
                                      log_progress or progress is not None)
     plan = pipeline.load_plan(swapper, faceset_dir, cfg, clip_path)
     marks = _provenance(workspace, cert, key, label, swapper.model_hash, plan.clip, to_dict(cfg), float(plan.fps),
-                        plan.frame_count)
+                        plan.frame_count, plan.info.first_number)
     hooks = marks.hooks()
     if progress is not None:
         hooks.post_composite.append(_progress_hook(progress, plan.frame_count))
@@ -454,11 +466,12 @@ def merge_render(model: Any, target: PathLike, out: PathLike, *, workspace: Path
 
 def merge_concat(out: PathLike, *, workspace: PathLike | None = None, cert: PathLike | None = None,
                  key: PathLike | None = None, label: str | None = None, png_dir: PathLike | None = None,
-                 matte_dir: PathLike | None = None, transforms: PathLike | None = None) -> MergeResult:
+                 matte_dir: PathLike | None = None, transforms: PathLike | None = None,
+                 patch_dir: PathLike | None = None) -> MergeResult:
     """Join the shards' segments into `out` and finalize it (record, C2PA); consent is re-checked first."""
     from facedouble.merge import pipeline
 
-    outputs = merge_outputs(out, png_dir=png_dir, matte_dir=matte_dir, transforms=transforms)
+    outputs = merge_outputs(out, png_dir=png_dir, matte_dir=matte_dir, transforms=transforms, patch_dir=patch_dir)
     plan_file = outputs.work_dir() / pipeline.PLAN_FILE
     state = json.loads(plan_file.read_text(encoding="utf-8")) if plan_file.exists() else None
     marks = None

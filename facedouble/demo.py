@@ -71,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
         release = out / "demo-release.txt"
         release.write_text(f"Demo consent: the speaker of {source.name} (GRID corpus, CC BY 4.0) recorded for "
                            "research use; used here only to demonstrate facedouble.\n", encoding="utf-8")
-        consent.add_identity(workspace, IDENTITY, release, scope="facedouble demo on GRID sample footage")
+        # the reference faces tie the record to the person: here the source faces stand in for the release session
+        consent.add_identity(workspace, IDENTITY, release, scope="facedouble demo on GRID sample footage",
+                             reference=src_faces)
     consent.bind_faceset(workspace, IDENTITY, src_faces)
     if not (workspace / CERTS_DIR / "signer.pem").exists():
         init_test_ca(workspace / CERTS_DIR)

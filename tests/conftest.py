@@ -44,3 +44,21 @@ def grid_faceset(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path
         return cache[key]
 
     return make
+
+
+CROWD_CLIPS = ("bbaf2n", "lbbc2a", "lrwp9a", "sbia1a", "swiz3n")  # five different GRID speakers
+
+
+@pytest.fixture(scope="session")
+def crowd_faceset(grid_faceset, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One 64 px faceset of five GRID speakers' faces (a pretrain faceset: see facedouble.train.pretrain)."""
+    import shutil
+
+    from facedouble.faceset import Faceset
+
+    out = tmp_path_factory.mktemp("faceset_crowd")
+    for stem in CROWD_CLIPS:
+        source = grid_faceset(stem, 64, "full")
+        for path in Faceset(source).paths():
+            shutil.copy2(path, out / f"{stem}_{path.name}")
+    return out

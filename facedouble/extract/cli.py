@@ -9,6 +9,7 @@ from facedouble.extract.detectors import DETECTORS
 from facedouble.extract.landmarks import LANDMARKERS
 from facedouble.extract.pipeline import REPORT_FILE, ExtractConfig
 from facedouble.face.types import FACE_TYPES
+from facedouble.io.sequence import add_media_flags
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("output", help="faceset folder to create or resume")
     add_config_args(p, "extract")
     add_config_flags(p)
+    add_media_flags(p)
     p.set_defaults(func=run)
 
 
@@ -59,8 +61,10 @@ CONFIG = StageConfig("extract", add_config_flags, effective, "extract settings (
 def run(args: argparse.Namespace) -> int:
     """Run extraction and print the run report."""
     from facedouble import api
+    from facedouble.io.sequence import media_options, options_from_args
 
-    report = api.extract(args.input, args.output, config_from_args(ExtractConfig, args))
+    with media_options(options_from_args(args)):  # --fps/--colourspace/--ocio for an image-sequence input
+        report = api.extract(args.input, args.output, config_from_args(ExtractConfig, args))
     print(f"frames read        {report.frames_read}")
     print(f"frames analysed    {report.frames_analysed}")
     print(f"faces written      {report.faces_written} (interpolated {report.faces_interpolated}, "

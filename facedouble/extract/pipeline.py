@@ -40,7 +40,7 @@ from facedouble.face.types import FACE_TYPES
 from facedouble.faceset.meta import META_KEY, FaceMeta, write_face
 from facedouble.faceset.store import Faceset
 from facedouble.io import imagemeta
-from facedouble.io.atomic import atomic_write_json
+from facedouble.io.atomic import atomic_write_json, remove_temps
 from facedouble.io.lock import OutputLock
 from facedouble.io.video import Frame, FrameSource, open_source
 from facedouble.log import get_logger
@@ -386,6 +386,7 @@ def extract(source: str | Path, out_dir: str | Path, cfg: ExtractConfig | None =
     written: list[Path] = []
     # one extract per faceset folder (a second one stops with a one-line error); refuses a read-only folder
     lock = OutputLock(out_dir / LOCK_FILE, "extract")
+    remove_temps(out_dir)  # faces a killed run was writing (kill -9 mid-write); held lock: none is live
     pool = ThreadPoolExecutor(max_workers=2)
     pending: list[Future] = []
     try:

@@ -6,7 +6,7 @@ import dataclasses
 import math
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -44,12 +44,14 @@ def _context(fs: Faceset, metric: str, reference: np.ndarray | None) -> dict:
 
 
 def score_faceset(folder: str | Path, metric: str, reference: np.ndarray | None = None,
-                  progress: bool = True) -> list[tuple[Path, float]]:
+                  progress: bool = True, on_face: Callable[[int, int], None] | None = None
+                  ) -> list[tuple[Path, float]]:
     """(path, value) of every face for `metric`, ordered best first (faces without a value last).
 
     `reference`: for `identity`, the embedding distances are measured to (None: the set's median). The
     embedding of an image, clip or other faceset comes from the extract stage
     (facedouble.extract.pipeline.reference_embedding; facedouble.api.sort_faceset takes a path).
+    `on_face(done, total)` is called after each face (the studio's progress bar).
     """
     if metric not in METRICS:
         raise FacedoubleError(f"unknown metric {metric!r}; choose from {', '.join(METRICS)}")
@@ -57,10 +59,13 @@ def score_faceset(folder: str | Path, metric: str, reference: np.ndarray | None 
     ctx = _context(fs, metric, reference)
     fn = METRICS[metric]
     scored = []
-    for path in tqdm(fs.paths(), desc=metric, unit="face", disable=not progress):
+    paths = fs.paths()
+    for path in tqdm(paths, desc=metric, unit="face", disable=not progress):
         image, meta = fs.load(path)
         value = fn(image, meta, ctx)
         scored.append((path, abs(value) if metric in BY_MAGNITUDE else value))
+        if on_face is not None:
+            on_face(len(scored), len(paths))
     sign = -1 if HIGHER_IS_BETTER[metric] else 1
     scored.sort(key=lambda pv: (math.isnan(pv[1]), sign * pv[1] if not math.isnan(pv[1]) else 0))
     return scored

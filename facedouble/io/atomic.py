@@ -52,6 +52,22 @@ def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         raise
 
 
+def remove_temps(folder: str | os.PathLike[str], name: str | None = None) -> int:
+    """Delete the temporary files interrupted writes left in `folder` (of the file `name` only, if given);
+    returns how many. A kill -9 mid-write leaves `.NAME.XXXXXXXX.tmp*` behind; call this only while holding
+    the folder's output lock, so no live writer's temp file is taken."""
+    prefix = f".{name}." if name is not None else "."
+    removed = 0
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for entry in os.scandir(folder):
+            if entry.name.startswith(prefix) and (entry.name.endswith(".tmp") or ".tmp." in entry.name) \
+                    and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed += 1
+    return removed
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -2,6 +2,13 @@
 
 Every frame keeps its decode index and its presentation timestamp in seconds, so variable-frame-rate
 footage is rendered back with the timestamps it came with.
+
+Precision: `Frame.image` is always RGB uint8 (what detection, masks and the model see). A reader opened
+with `deep=True` also fills `Frame.deep` for sources stored above 8 bits (10/12-bit ProRes, DNxHR, H.265):
+float32 RGB, nominal 0..1 and unclipped (super-whites kept), converted with the stream's own matrix and range
+(limited or full) by facedouble.io.ycbcr, and `image` is derived from it (round(deep * 255)) whether or not
+`deep` is kept, so extract and merge see the same 8-bit pixels. The source's colour
+tags, bit depth, timecode and audio streams are in `SourceInfo`.
 """
 
 from __future__ import annotations
@@ -22,12 +29,15 @@ MAX_PIXELS = 120_000_000
 
 @dataclasses.dataclass
 class Frame:
-    """One decoded frame: RGB uint8 image, 0-based index, timestamp in seconds."""
+    """One decoded frame: RGB uint8 image, 0-based index, timestamp in seconds; `deep` the full-precision RGB
+    (float32, nominal 0..1, or uint16 0..65535) when the reader was opened with deep=True and the source
+    holds more than 8 bits, else None."""
 
     index: int
     timestamp: float
     image: np.ndarray
     name: str = ""
+    deep: np.ndarray | None = None
 
 
 @dataclasses.dataclass
@@ -42,6 +52,14 @@ class SourceInfo:
     frame_count: int | None
     has_audio: bool
     rotation: int = 0  # display rotation (degrees counter-clockwise) applied to every frame; 0, 90, 180, 270
+    bit_depth: int = 8  # bits per sample as stored (10 for ProRes 422 HQ, 8 for most H.264)
+    pix_fmt: str = ""  # the decoder's pixel format (yuv422p10le, yuv420p, ...)
+    # FFmpeg's colour tags as numbers (AVColorSpace/Range/Primaries/TransferCharacteristic; 2 = unspecified,
+    # range 1 = limited "tv", 2 = full "pc"): decoding honours matrix and range, writers copy all four.
+    colour: dict[str, int] = dataclasses.field(default_factory=dict)
+    timecode: str | None = None  # SMPTE timecode of the first frame (MOV/MP4 tmcd or container tag)
+    audio_streams: int = 0
+    first_number: int = 0  # frame number of the first frame (an image sequence keeps its own, e.g. 1001)
 
 
 def _av_error_message(path: Path, exc: Exception) -> str:
@@ -57,11 +75,15 @@ class FrameSource:
     declared duration.
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, deep: bool = False):
         self.path = Path(path)
+        self.deep = deep
         if not self.path.exists():
             raise InputError(f"input not found: {self.path}")
-        if self.path.is_dir():
+        self.sequence = None  # an EXR/DPX/16-bit image sequence (facedouble.io.sequence), read at full precision
+        if self.path.is_dir() and (sequence := _find_sequence(self.path)) is not None:
+            self.sequence, self._images, self.info = sequence, sequence.paths, sequence.info
+        elif self.path.is_dir():
             self._images = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             if not self._images:
                 raise InputError(f"no images in folder {self.path}")
@@ -120,8 +142,16 @@ class FrameSource:
                 rotation = _first_rotation(container, stream)
                 if rotation in (90, 270):
                     width, height = height, width
+                cc = stream.codec_context
+                pix_fmt = cc.pix_fmt or ""
+                colour = {k: int(getattr(cc, k, 2) or 2) for k in ("colorspace", "color_range", "color_primaries",
+                                                                     "color_trc")}
+                if pix_fmt.startswith("yuvj"):  # the JPEG pixel formats are full range whatever the tag says
+                    colour["color_range"] = 2
+                timecode = stream.metadata.get("timecode") or container.metadata.get("timecode")
                 return SourceInfo(str(self.path), "video", width, height, fps, frames,
-                                  bool(container.streams.audio), rotation)
+                                  bool(container.streams.audio), rotation, _bit_depth(pix_fmt), pix_fmt, colour,
+                                  timecode, len(container.streams.audio))
         except InputError:
             raise
         except (av.error.FFmpegError, ValueError, OSError, MemoryError) as exc:
@@ -130,12 +160,24 @@ class FrameSource:
     def __iter__(self) -> Iterator[Frame]:
         return self.frames()
 
+    @property
+    def _deep_now(self) -> tuple[bool, bool]:
+        """(decode at full precision: the source holds more than 8 bits; keep `deep` on the frame: also asked).
+
+        A deep source's 8-bit view is always derived from its full-precision RGB, never swscale's direct
+        (dithered) 8-bit conversion, so extract (8-bit) and merge (deep) see the same pixels."""
+        wide = self.info.bit_depth > 8
+        return wide, wide and self.deep
+
     def frames(self, start: int = 0) -> Iterator[Frame]:
         """Frames from index `start` on, with the same indices, timestamps and pixels as a full pass.
 
         Indexed containers (MP4/MOV/MKV) seek to the keyframe before `start`, so a late frame costs one
         GOP of decoding, not the whole clip; other containers (MPEG-PS has no index) decode from the start.
         """
+        if self.sequence is not None:
+            yield from self.sequence.frames(start, deep=self.deep)
+            return
         if self.info.kind == "images":
             for index in range(max(0, start), len(self._images)):
                 path = self._images[index]
@@ -193,8 +235,7 @@ class FrameSource:
                         index = index_of.get(av_frame.pts, index + 1)
                     if index >= start:
                         pts = av_frame.pts if av_frame.pts is not None else table[min(index, len(table) - 1)]
-                        yield Frame(index, float(pts * stream.time_base), _upright(av_frame),
-                                    f"{index:06d}")
+                        yield _frame(index, float(pts * stream.time_base), av_frame, self._deep_now)
         except (av.error.FFmpegError, ValueError) as exc:
             raise InputError(_av_error_message(self.path, exc)) from None
 
@@ -209,7 +250,7 @@ class FrameSource:
                 stream.thread_type = "AUTO"
                 for av_frame in container.decode(stream):
                     last_time = float(av_frame.time) if av_frame.time is not None else index / (self.info.fps or 25.0)
-                    yield Frame(index, last_time, _upright(av_frame), f"{index:06d}")
+                    yield _frame(index, last_time, av_frame, self._deep_now)
                     index += 1
         except (av.error.FFmpegError, ValueError) as exc:
             raise InputError(_av_error_message(self.path, exc) + f" (after {index} frames)") from None
@@ -220,6 +261,54 @@ class FrameSource:
         if declared and fps and last_time + 1.0 / fps < declared - max(0.5, 0.1 * declared):
             raise InputError(f"{self.path} looks truncated: decoded {index} frames ({last_time + 1 / fps:.2f} s) "
                              f"of a declared {declared:.2f} s")
+
+
+def _find_sequence(folder: Path):  # noqa: ANN202 - facedouble.io.sequence.ImageSequence | None
+    """The full-precision image sequence in `folder` (EXR, DPX, 16-bit PNG/TIFF), None for 8-bit images."""
+    from facedouble.io.sequence import find_sequence
+
+    return find_sequence(folder)
+
+
+def _bit_depth(pix_fmt: str) -> int:
+    """Bits per sample of an FFmpeg pixel format (8 when unknown)."""
+    import av
+
+    try:
+        return max(c.bits for c in av.VideoFormat(pix_fmt).components)
+    except (ValueError, TypeError, AttributeError):
+        return 8
+
+
+def _frame(index: int, timestamp: float, av_frame, mode: tuple[bool, bool]) -> Frame:  # noqa: ANN001
+    """A Frame from a decoded one: 8-bit RGB (derived from the full-precision RGB for a deep source), plus the
+    float32 RGB as `deep` when asked for."""
+    wide, keep = mode
+    if not wide:
+        return Frame(index, timestamp, _upright(av_frame), f"{index:06d}")
+    deep = _deep_rgb(av_frame)
+    return Frame(index, timestamp, to_uint8(deep), f"{index:06d}", deep if keep else None)
+
+
+def _deep_rgb(av_frame) -> np.ndarray:  # noqa: ANN001 - av.VideoFrame
+    """Float32 RGB (nominal 0..1, unclipped) of a >8-bit frame, upright: exact NumPy maths for planar YUV
+    (facedouble.io.ycbcr: swscale's 16-bit RGB is not full scale), swscale's rgb48 for other layouts."""
+    from facedouble.io.ycbcr import planar_layout, to_rgb
+
+    if planar_layout(av_frame.format.name) is not None:
+        full = int(av_frame.color_range or 0) == 2
+        image = to_rgb(av_frame, int(av_frame.colorspace or 2), full)
+    else:
+        image = av_frame.to_ndarray(format="rgb48le").astype(np.float32) * np.float32(1 / 65535.0)
+    quarter = _rotation_of(av_frame) // 90
+    return np.ascontiguousarray(np.rot90(image, quarter)) if quarter else image
+
+
+def to_uint8(deep: np.ndarray) -> np.ndarray:
+    """round(deep / 257) of a uint16 RGB image (float: round(x * 255) clipped): the 8-bit view of a deep frame."""
+    if deep.dtype == np.uint16:
+        return ((deep.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    return np.clip(np.rint(deep * 255.0), 0, 255).astype(np.uint8)
 
 
 def _rotation_of(av_frame) -> int:
@@ -233,9 +322,12 @@ def _rotation_of(av_frame) -> int:
     return int(round(degrees / 90.0)) % 4 * 90
 
 
-def _upright(av_frame) -> np.ndarray:
-    """RGB pixels of a decoded frame turned as its display matrix says (a phone's portrait clip upright)."""
-    image = av_frame.to_ndarray(format="rgb24")
+def _upright(av_frame, fmt: str = "rgb24") -> np.ndarray:
+    """RGB pixels of a decoded frame turned as its display matrix says (a phone's portrait clip upright).
+
+    swscale converts with the frame's own matrix and range (a limited-range source's black, Y=16/64, comes
+    out as RGB 0; a full-range one's Y=0 too): the writers convert back with the same two."""
+    image = av_frame.to_ndarray(format=fmt)
     quarter = _rotation_of(av_frame) // 90
     return np.ascontiguousarray(np.rot90(image, quarter)) if quarter else image
 
@@ -256,7 +348,8 @@ class _SeekMissError(Exception):
     """A seek landed after the wanted frame (imprecise index): the caller decodes from the start."""
 
 
-def open_source(path: str | Path) -> FrameSource:
-    """Open a video file or an image folder for reading frames."""
-    return FrameSource(path)
+def open_source(path: str | Path, deep: bool = False) -> FrameSource:
+    """Open a video file or an image folder for reading frames; `deep=True` adds `Frame.deep` (full-precision
+    RGB) for sources stored above 8 bits."""
+    return FrameSource(path, deep=deep)
 

@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import ClassVar
 
 from facedouble.errors import FacedoubleError
 from facedouble.merge.overrides import FaceSettings
+
+DEVICES = ("cpu", "cuda", "auto")
+
+
+def resolve_device(device: str) -> str:
+    """The torch device merge runs the model on: cpu; cuda (FacedoubleError when none is usable); auto = cuda
+    when PyTorch sees one, else cpu."""
+    if device not in DEVICES:
+        raise FacedoubleError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+    if device == "cpu":
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if device == "cuda":
+        raise FacedoubleError("--device cuda: PyTorch sees no CUDA device here; use --device cpu or auto")
+    return "cpu"
 
 
 @dataclasses.dataclass
@@ -28,6 +47,10 @@ class MergeConfig(FaceSettings):
     x264_preset: str = "veryfast"  # x264 speed preset
     precision: str = "auto"  # model arithmetic: auto | fp32 | bf16 (facedouble.nn.precision)
     conv: str = "auto"  # how the model's convs run: auto | direct | winograd (facedouble.nn.precision)
+    codec: str = "h264"  # video codec of a video OUT (facedouble.merge.writers.VIDEO_CODECS)
+    frames: str = ""  # "A-B": render source frames A..B (inclusive, 0-based) only; "" = the whole clip
+    handles: int = 0  # extra frames rendered before A and after B (clipped to the clip)
+    device: str = "cpu"  # where the model runs: cpu | cuda | auto (cuda when available)
 
     def face_settings(self) -> FaceSettings:
         """The per-frame part."""
@@ -44,10 +67,43 @@ class MergeConfig(FaceSettings):
             if getattr(self, name) not in allowed:
                 raise FacedoubleError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         for name, lo, hi in (("batch", 1, 256), ("workers", 1, 64), ("segment_frames", 1, 100000),
-                             ("crf", 0, 51)):
+                             ("crf", 0, 51), ("handles", 0, 100000)):
             if not lo <= getattr(self, name) <= hi:
                 raise FacedoubleError(f"{name} must be {lo}..{hi}, got {getattr(self, name)}")
+        from facedouble.merge.writers import video_codec
+
+        video_codec(self.codec)
+        if self.device not in DEVICES:
+            raise FacedoubleError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        self.frame_range()
         return self
+
+    def frame_range(self) -> tuple[int, int] | None:
+        """(A, B) of `frames` = "A-B" (inclusive source frame numbers: a video's count from 0, an image
+        sequence's are its own, e.g. 1001), None for the whole clip."""
+        if not self.frames:
+            return None
+        match = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", str(self.frames))
+        if not match or int(match.group(1)) > int(match.group(2)):
+            raise FacedoubleError(f"frames must look like A-B with A <= B (e.g. 1001-1050), got {self.frames!r}")
+        return int(match.group(1)), int(match.group(2))
+
+    def window(self, frame_count: int | None, first_number: int = 0) -> tuple[int, int | None]:
+        """[first, last] frame indices (0-based decode order) to render: the range grown by the handles,
+        clipped to the clip (last None = to the clip's end). `first_number` is the source's first frame number
+        (an image sequence's, e.g. 1001), so `frames` names the source's own numbers."""
+        rng = self.frame_range()
+        if rng is None:
+            return 0, None
+        if rng[1] < first_number:
+            raise FacedoubleError(f"frames {self.frames} end before the clip's first frame ({first_number})")
+        first, last = max(0, rng[0] - first_number - self.handles), rng[1] - first_number + self.handles
+        if frame_count:
+            if first >= frame_count:
+                raise FacedoubleError(f"frames {self.frames} start after the clip's last frame "
+                                      f"({first_number + frame_count - 1})")
+            last = min(last, frame_count - 1)
+        return first, last
 
 
 @dataclasses.dataclass
@@ -58,6 +114,8 @@ class Outputs:
     png_dir: Path | None = None
     matte_dir: Path | None = None
     transforms: Path | None = None  # per-frame transforms JSON
+    patch_dir: Path | None = None  # RGBA face patches + patches.json (placement matrices) for compositing
+    sequence: Path | None = None  # numbered image sequence, e.g. out/shot.%04d.exr (facedouble.merge.seqwriters)
 
     def work_dir(self) -> Path:
         """Folder holding segments and per-segment records (kept for resume, shards and concat)."""
@@ -65,4 +123,6 @@ class Outputs:
             return self.video.parent / (self.video.name + ".parts")
         if self.png_dir is not None:
             return self.png_dir / ".merge-parts"
+        if self.sequence is not None:  # one work folder per sequence, beside its frames
+            return self.sequence.parent / f".{self.sequence.name.split('%')[0].split('#')[0]}merge-parts"
         raise FacedoubleError("no output given (a video file and/or a PNG folder)")

@@ -74,3 +74,4 @@ class Rendered:
     alpha: np.ndarray
     faces: list[dict[str, Any]]
     warmup: bool
+    deep: np.ndarray | None = None  # the target frame at full precision (Frame.deep), None for 8-bit sources

@@ -26,19 +26,24 @@ class Swapper(Protocol):
     def swap(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
 
-def load_model(model_dir: str | Path, precision: str = "auto", conv_algo: str = "auto") -> Swapper:
+def load_model(model_dir: str | Path, precision: str = "auto", conv_algo: str = "auto",
+               device: str = "cpu") -> Swapper:
     """Load a trained model folder through the train stage's `load_swapper`.
 
     `precision`: auto (bf16 where the hardware does it natively, else fp32) | fp32 | bf16.
     `conv_algo`: auto (Winograd for wide 3x3 convs on CPU in fp32) | direct | winograd.
+    `device`: cpu | cuda | auto (facedouble.merge.config.resolve_device).
     """
+    from facedouble.merge.config import resolve_device
+
+    device = resolve_device(device)
     try:
         from facedouble.train.swapper import load_swapper
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith("facedouble.train"):
             raise FacedoubleError("the train stage is not installed: cannot load a model") from None
         raise
-    return load_swapper(Path(model_dir), precision=precision, conv_algo=conv_algo)
+    return load_swapper(Path(model_dir), device=device, precision=precision, conv_algo=conv_algo)
 
 
 def check_swapper(model: object) -> Swapper:

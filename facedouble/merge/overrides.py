@@ -11,6 +11,10 @@ Sidecar format (TOML; JSON is the same structure `{"override": [{...}, ...]}`)::
     frames = "150-160"      # later rules win where they overlap
     blend = "poisson"
 
+    [[override]]
+    frames = "200-240"
+    keep_from_plate = "mouth"   # the model's teeth fail here: keep the performer's mouth interior
+
 Only the per-frame settings of `FaceSettings` can be overridden.
 """
 
@@ -25,19 +29,24 @@ from facedouble.config import from_dict, load_toml
 from facedouble.errors import FacedoubleError
 from facedouble.merge.blend import BLEND_MODES
 from facedouble.merge.masks import MASK_MODES
+from facedouble.merge.region import check_region, parse_plate_parts
 
 
 @dataclasses.dataclass
 class FaceSettings:
     """How one face is put back; every field may change per frame through overrides."""
 
-    mask: str = "hull*learned"  # hull | mesh | learned | hull*learned | mesh*learned
+    mask: str = "mesh*xseg*learned*-hands"  # any product of hull|mesh, xseg, learned, -hands (README: Masks)
     erode: float = 0.0  # percent of the face size; negative dilates
     blur: float = 4.0  # feather width, percent of the face size
     colour: str = "rct"  # rct | lct | mkl | idt | sot | none
     blend: str = "alpha"  # alpha | poisson
     sharpen: float = 0.0  # unsharp-mask amount, 0 = off
     scale: float = 1.0  # face scale about its centre
+    region: str = "face"  # what the model replaces: face | mouth | lower-face | eyes (dubbing)
+    keep_from_plate: str = "none"  # plate parts kept over the swap: none | mouth | eyes | mouth,eyes
+    edge_match: float = 12.0  # match the face's shading to the plate's along the mask edge, fading over this % of
+    # the face size inward (0 = off): removes the step a global colour transfer leaves at the edge (blend.match_edge)
 
     def validate(self) -> FaceSettings:
         """Raise FacedoubleError (one line) for an impossible value; return self."""
@@ -54,6 +63,10 @@ class FaceSettings:
             raise FacedoubleError(f"scale must be 0.5..2, got {self.scale}")
         if not 0.0 <= self.sharpen <= 5.0:
             raise FacedoubleError(f"sharpen must be 0..5, got {self.sharpen}")
+        if not 0.0 <= self.edge_match <= 50.0:
+            raise FacedoubleError(f"edge_match must be 0..50 (% of face size), got {self.edge_match}")
+        check_region(self.region)
+        parse_plate_parts(self.keep_from_plate)
         return self
 
 
@@ -69,6 +82,9 @@ class OverrideRule:
     blend: str | None = None
     sharpen: float | None = None
     scale: float | None = None
+    region: str | None = None
+    keep_from_plate: str | None = None
+    edge_match: float | None = None
 
     def range(self) -> tuple[int, int | None]:
         """(first, last) inclusive frame indices; last None = to the end."""

@@ -29,7 +29,7 @@ from facedouble import __version__
 from facedouble.config import to_dict
 from facedouble.errors import FacedoubleError, PolicyError
 from facedouble.io.lock import part_locks
-from facedouble.io.video import open_source
+from facedouble.io.video import Frame, open_source
 from facedouble.log import get_logger
 from facedouble.merge.config import MergeConfig, Outputs
 from facedouble.merge.finalize import finalize
@@ -57,7 +57,7 @@ from facedouble.merge.workdir import (
     segment_name,
     segment_records,
 )
-from facedouble.merge.writers import check_video_size
+from facedouble.merge.writers import check_output_codec, check_video_size
 
 __all__ = ["PLAN_FILE", "Ending", "FinalizeHook", "FrameContext", "MergeConfig", "MergeHooks", "MergeResult",
            "MetadataHook", "Outputs", "PostCompositeHook", "Rendered", "Renderer", "Sink", "clip_digest",
@@ -93,20 +93,24 @@ def merge(model: Swapper, faceset: str | Path, outputs: Outputs, config: MergeCo
     rules = rules or []
     overrides = Overrides(config.face_settings(), rules)
     plan = plan or load_plan(model, faceset, config, clip)
-    if outputs.video is not None:
-        check_video_size(plan.info.width, plan.info.height)  # before any work, not at the first segment
+    if outputs.video is not None:  # before any work, not at the first segment
+        check_output_codec(outputs.video, config.codec)
+        check_video_size(plan.info.width, plan.info.height, config.codec)
+    lo, hi = config.window(plan.frame_count, plan.info.first_number)
     fp = fingerprint(model, plan, config, rules, outputs)
     state = {"fingerprint": fp, "clip": str(plan.clip.resolve()), "frame_count": plan.frame_count,
              "width": plan.info.width, "height": plan.info.height, "fps": float(plan.fps),
              "segment_frames": config.segment_frames, "model_hash": model.model_hash, "consent": model.consent,
              "settings": to_dict(config), "overrides": [dataclasses.asdict(r) for r in rules],
              "outputs": {k: str(v) if v else None for k, v in dataclasses.asdict(outputs).items()},
-             "tool": f"facedouble {__version__}"}
+             "tool": f"facedouble {__version__}", "fps_exact": str(plan.fps), "timecode": plan.info.timecode,
+             "window": [lo, hi], "bit_depth": plan.info.bit_depth}
     # one merge per output (shards side by side); a second one, or a read-only folder, stops here
     locks = part_locks(outputs.work_dir(), "merge", shard)
     try:
         work = prepare_work_dir(outputs, state, fresh)
-        first, end = shard_segments(plan.frame_count, config.segment_frames, shard)
+        count = plan.frame_count if hi is None else hi - lo + 1
+        first, end = shard_segments(count, config.segment_frames, shard)
         render_range(model, plan, overrides, config, outputs, work, first, end, hooks, progress)
         if shard != (1, 1):
             log.info("shard %d/%d done; run `facedouble merge --concat --out ...` when all shards are", *shard)
@@ -120,12 +124,13 @@ def merge(model: Swapper, faceset: str | Path, outputs: Outputs, config: MergeCo
 
 def preview(model: Swapper, faceset: str | Path, index: int, hooks: MergeHooks, config: MergeConfig | None = None,
             rules: list[OverrideRule] | None = None, clip: str | Path | None = None,
-            plan: MergePlan | None = None) -> np.ndarray:
+            plan: MergePlan | None = None, frame: Frame | None = None) -> np.ndarray:
     """Frame `index` rendered alone (for tuning), passed through `hooks`' post-composite hooks; RGB uint8.
 
     Writes nothing: a preview is a swap like any other, so it is only returned after the provenance hooks
     have marked it (callers use `facedouble.trust.render.render_preview`, which brings the consent check,
-    watermark and label). Without a post-composite hook it is refused.
+    watermark and label). Without a post-composite hook it is refused. `frame`: the clip's frame `index`
+    already decoded (a scrubbing caller keeps its decoder open between frames); None reads it from the clip.
     """
     if hooks is None or not hooks.post_composite:
         raise PolicyError("a preview must be marked: pass the provenance hooks "
@@ -134,10 +139,12 @@ def preview(model: Swapper, faceset: str | Path, index: int, hooks: MergeHooks, 
     model = check_swapper(model)
     overrides = Overrides(config.face_settings(), rules or [])
     plan = plan or load_plan(model, faceset, config, clip)
+    if frame is not None and frame.index != index:
+        raise FacedoubleError(f"the frame given for the preview of frame {index} is frame {frame.index}")
     renderer = Renderer(model, plan, overrides, 1)
     try:
-        for frame in open_source(plan.clip).frames(index):  # seeks in MP4/MOV/MKV
-            r = renderer.submit([frame], [False])[0].result()
+        for decoded in [frame] if frame is not None else open_source(plan.clip).frames(index):  # seeks in MP4/MOV/MKV
+            r = renderer.submit([decoded], [False])[0].result()
             ctx = FrameContext(r.index, r.timestamp, r.image, r.target, r.alpha, r.faces, float(plan.fps),
                                plan.frame_count, False)
             for hook in hooks.post_composite:

@@ -145,7 +145,9 @@ def build_plan(faceset_dir: str | Path, resolution: int, model_face_type: str, s
             colour = {k: int(getattr(cc, k, 2) or 2) for k in ("colorspace", "color_range", "color_primaries",
                                                                  "color_trc")}
     else:
-        time_base, fps, colour = Fraction(1, 25), Fraction(25), {}
+        # an image sequence's rate (--fps or its metadata, facedouble.io.sequence); a plain image folder's is 25
+        fps = Fraction(info.fps).limit_denominator(1001) if info.fps else Fraction(25)
+        time_base, colour = 1 / fps, {}
 
     jobs_in: list[tuple[int, int, np.ndarray]] = []
     geometry = []

@@ -15,13 +15,14 @@ from facedouble.colour import get_colour_transfer
 from facedouble.io.atomic import atomic_write_json
 from facedouble.io.video import Frame, open_source
 from facedouble.log import get_logger
-from facedouble.merge.blend import composite, scale_about_centre, sharpen
+from facedouble.merge.blend import composite, match_edge, scale_about_centre, sharpen
 from facedouble.merge.config import MergeConfig, Outputs
 from facedouble.merge.hooks import MergeHooks, Rendered
 from facedouble.merge.masks import build_mask, hands_for_mode, refine_mask
 from facedouble.merge.model import Swapper
 from facedouble.merge.overrides import FaceSettings, Overrides
 from facedouble.merge.plan import FaceJob, MergePlan
+from facedouble.merge.region import face_masks
 from facedouble.merge.sink import Ending, Sink
 from facedouble.merge.workdir import segment_name, segment_records
 
@@ -45,7 +46,11 @@ def composite_frame(frame: Frame, jobs: list[FaceJob], crops: list[np.ndarray], 
         hands = hands_for_mode(settings.mask, frame.image, job.to_aligned, res)  # None unless mode has -hands
         mask = refine_mask(build_mask(settings.mask, res, job.landmarks, job.mesh, lm, hands), settings.erode,
                            settings.blur)
-        face = transfer(rgb.astype(np.float32), crop.astype(np.float32) / 255.0, mask)
+        # region mode and plate parts kept (merge.region): colour statistics over the swapped region only
+        stats, mask = face_masks(settings, mask, job.landmarks, job.mesh)
+        plate = crop.astype(np.float32) / 255.0
+        face = transfer(rgb.astype(np.float32), plate, stats)
+        face = match_edge(face, plate, stats, settings.edge_match)  # no step at the mask edge (the seam)
         face = sharpen(face, settings.sharpen)
         to_frame = scale_about_centre(job.to_frame, res, settings.scale)
         box = composite(out, face, mask, to_frame, settings.blend, alpha)
@@ -54,7 +59,7 @@ def composite_frame(frame: Frame, jobs: list[FaceJob], crops: list[np.ndarray], 
                       "resolution": res, "aligned_to_frame": to_frame.tolist(),
                       "frame_to_aligned": cv2.invertAffineTransform(to_frame).tolist(),
                       "corner_pin": corners.tolist(), "settings": dataclasses.asdict(settings)})
-    return Rendered(frame.index, frame.timestamp, out, frame.image, alpha, faces, warmup)
+    return Rendered(frame.index, frame.timestamp, out, frame.image, alpha, faces, warmup, frame.deep)
 
 
 class Renderer:
@@ -87,40 +92,74 @@ class Renderer:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
+# Frames in flight (decoded batch + composited frames queued for the sink) are bounded by bytes, not by
+# count: at 3840x2160 one frame with its target, float alpha and float32 deep copies is ~280 MB, so a fixed
+# queue of 2 x batch frames would hold gigabytes. Small frames keep the count-based defaults.
+IN_FLIGHT_BYTES = 1 << 30
+
+
+def frame_bytes(plan: MergePlan, deep: bool) -> int:
+    """Bytes one frame in flight holds: output + target RGB, float32 alpha (+ the float32 plate and render)."""
+    pixels = plan.info.width * plan.info.height
+    return pixels * (3 + 3 + 4 + (24 if deep else 0))
+
+
+def flow_limits(plan: MergePlan, config: MergeConfig, deep: bool) -> tuple[int, int]:
+    """(frames per model batch, sink queue length) fitting IN_FLIGHT_BYTES; the config's at small sizes.
+
+    A function of the frame size and config only, so every shard of a render batches the same way."""
+    in_flight = max(2, IN_FLIGHT_BYTES // max(1, frame_bytes(plan, deep)))
+    batch = max(1, min(config.batch, in_flight // 2))
+    return batch, max(2, min(max(4, 2 * config.batch), in_flight - batch))
+
+
+def needs_deep(outputs: Outputs, config: MergeConfig) -> bool:
+    """Whether frames are decoded at full precision: a 10-bit codec or face patches (16-bit) are written."""
+    from facedouble.merge.writers import video_codec
+
+    return (outputs.video is not None and video_codec(config.codec).bits > 8) or outputs.patch_dir is not None
+
+
 def render_range(model: Swapper, plan: MergePlan, overrides: Overrides, config: MergeConfig, outputs: Outputs,
                  work: Path, first: int, end: int | None, hooks: MergeHooks, progress: bool) -> int:
-    """Render unfinished segments in [first, end); returns frames written."""
+    """Render unfinished segments in [first, end); returns frames written.
+
+    Segments count from the first frame of the render window (`config.window`: --frames grown by the
+    handles), so a range render is resumable and shardable like a whole clip."""
     done = segment_records(work)
-    seg_len, batch = config.segment_frames, config.batch
+    seg_len = config.segment_frames
+    lo, hi = config.window(plan.frame_count, plan.info.first_number)
     if end is not None and all(k in done for k in range(first, end)):
         return 0
     if end is None and any(rec["last"] for k, rec in done.items() if k >= first) and \
             all(k in done for k in range(first, max(done) + 1)):
         return 0
-    for d in (outputs.png_dir, outputs.matte_dir):
+    for d in (outputs.png_dir, outputs.matte_dir, outputs.patch_dir):
         if d is not None:
             d.mkdir(parents=True, exist_ok=True)
+    deep = needs_deep(outputs, config)
+    batch, queue_len = flow_limits(plan, config, deep)
 
     def todo(seg: int) -> bool:
         return seg >= first and (end is None or seg < end) and seg not in done
 
-    def batch_key(index: int) -> tuple[int, int]:
+    def batch_key(rel: int) -> tuple[int, int]:
         # Batches never straddle a segment, so any run renders the same batches: shard == single run.
-        return index // seg_len, (index % seg_len) // batch
+        return rel // seg_len, (rel % seg_len) // batch
 
     renderer = Renderer(model, plan, overrides, config.workers)
-    sink = Sink(plan, outputs, work, config, hooks)
+    sink = Sink(plan, outputs, work, config, hooks, queue_len=queue_len, first_frame=lo)
     sink.start()
     pending: list[Frame] = []
     pending_key: tuple[int, int] | None = None
     t0, last_log = time.perf_counter(), 0.0
-    last_index = -1
+    last_rel = -1
     ending = Ending.RANGE_END
 
     def flush() -> None:
         if not pending:
             return
-        warm = [not todo(f.index // seg_len) for f in pending]
+        warm = [not todo((f.index - lo) // seg_len) for f in pending]
         for fut in renderer.submit(list(pending), warm):
             if sink.error is not None:
                 break
@@ -133,19 +172,25 @@ def render_range(model: Swapper, plan: MergePlan, overrides: Overrides, config: 
     while first_todo in done:
         first_todo += 1
     try:
-        for frame in open_source(plan.clip).frames(max(0, (first_todo - 1) * seg_len)):
+        reached_end = True
+        for frame in open_source(plan.clip, deep=deep).frames(lo + max(0, (first_todo - 1) * seg_len)):
             if sink.error is not None:
+                reached_end = False
                 break
-            seg = frame.index // seg_len
+            if hi is not None and frame.index > hi:  # the window's end is this render's end of clip
+                break
+            rel = frame.index - lo
+            seg = rel // seg_len
             if end is not None and seg >= end:
+                reached_end = False
                 break
-            last_index = frame.index
+            last_rel = rel
             # Warm-up: the batch holding the frame just before an unfinished segment is rendered too
             # (not written), so the flicker of that segment's first frame is measured as in one run.
-            needed = todo(seg) or (todo(seg + 1) and batch_key(frame.index) == batch_key(seg * seg_len + seg_len - 1))
+            needed = todo(seg) or (todo(seg + 1) and batch_key(rel) == batch_key(seg * seg_len + seg_len - 1))
             if not needed:
                 continue
-            key = batch_key(frame.index)
+            key = batch_key(rel)
             if key != pending_key:
                 flush()
                 pending_key = key
@@ -154,7 +199,7 @@ def render_range(model: Swapper, plan: MergePlan, overrides: Overrides, config: 
             if progress and now - last_log > 5:
                 log.info("merge: frame %d, %.1f frames/s", frame.index, sink.written / max(now - t0, 1e-9))
                 last_log = now
-        else:
+        if reached_end:
             ending = Ending.EOF
         flush()
     except BaseException:
@@ -167,10 +212,10 @@ def render_range(model: Swapper, plan: MergePlan, overrides: Overrides, config: 
         renderer.close()
     if sink.error is not None:
         raise sink.error
-    if ending is Ending.EOF and last_index >= 0:
+    if ending is Ending.EOF and last_rel >= 0:
         # The clip ended exactly where an earlier, interrupted run had closed a full segment: mark it
         # as the last one now that the end of the clip has been seen.
-        record_path = work / f"{segment_name(last_index // seg_len)}.json"
+        record_path = work / f"{segment_name(last_rel // seg_len)}.json"
         record = json.loads(record_path.read_text(encoding="utf-8")) if record_path.exists() else None
         if record is not None and not record["last"]:
             atomic_write_json(record_path, record | {"last": True})

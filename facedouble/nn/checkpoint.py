@@ -23,6 +23,7 @@ import hashlib
 import json
 import secrets
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from facedouble.errors import FacedoubleError, InputError
-from facedouble.io.atomic import atomic_write_bytes, atomic_write_json
+from facedouble.io.atomic import atomic_write_bytes, atomic_write_json, remove_temps
 from facedouble.io.digest import sha256_file
 from facedouble.io.lock import OutputLock
 
@@ -102,8 +103,13 @@ def training_from_safetensors(data: bytes) -> tuple[dict[str, dict[str, Any]], d
 
 def save_checkpoint(model_dir: str | Path, weights: dict[str, torch.Tensor],
                     optimizers: dict[str, dict[str, Any]], state: dict[str, Any], keep: int = 3,
-                    aux: dict[str, dict[str, torch.Tensor]] | None = None) -> Path:
-    """Write a complete checkpoint, publish it via latest.json, prune to the newest `keep`."""
+                    aux: dict[str, dict[str, torch.Tensor]] | None = None,
+                    before_publish: Callable[[Path, str], Any] | None = None) -> Path:
+    """Write a complete checkpoint, publish it via latest.json, prune to the newest `keep`.
+
+    `before_publish(folder, weights_sha256)` runs once the folder is filled and before latest.json names it,
+    so what it writes there (the trainer's consent seal) is published with the checkpoint or not at all.
+    """
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     name = f"ckpt-{int(state['iteration']):09d}-{secrets.token_hex(3)}"
@@ -115,6 +121,8 @@ def save_checkpoint(model_dir: str | Path, weights: dict[str, torch.Tensor],
     atomic_write_bytes(ckpt / TRAINING, training_to_safetensors(optimizers, aux))
     atomic_write_json(ckpt / STATE, {**state, "format": FORMAT})
     files = {f: sha256_file(ckpt / f) for f in (WEIGHTS, TRAINING, STATE)}
+    if before_publish is not None:
+        before_publish(ckpt, files[WEIGHTS])
     previous = _read_latest(model_dir) if (model_dir / LATEST).exists() else {"history": []}
     history = [h for h in previous.get("history", []) if (model_dir / h).is_dir()] + [name]
     history = history[-max(1, keep):]
@@ -188,3 +196,4 @@ class ModelLock(OutputLock):
     def __init__(self, model_dir: str | Path):
         super().__init__(Path(model_dir) / ".lock", "trainer", reentrant=False,
                          hint="stop it first, or train into another --model folder")
+        remove_temps(model_dir)  # what a killed save left (latest.json, preview.png, loss.csv temp files)

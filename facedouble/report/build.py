@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from facedouble.errors import InputError
@@ -19,6 +20,7 @@ from facedouble.report.metrics import (
     face_region,
     frame_change,
     gaze_error,
+    occluder_untouched,
     pose_error,
     residual_change,
     seam_score,
@@ -28,7 +30,9 @@ from facedouble.report.metrics import (
 
 # Metrics for which the worst frames are listed; True = higher is worse.
 WORST_BY = {"pose_error": True, "mouth_error": True, "eyes_error": True, "identity_to_source": True,
-            "change_ratio": True, "residual_flicker": True, "gaze_error": True, "seam_score": True, "ssim": False}
+            "change_ratio": True, "residual_flicker": True, "gaze_error": True, "seam_score": True, "ssim": False,
+            "occluder_untouched": False}
+OCCLUDER_CROP = 256  # side of the aligned crop the hand detector's window is built around
 
 
 @dataclasses.dataclass
@@ -37,6 +41,8 @@ class ReportConfig:
 
     embed_every: int = 1  # identity embedding on every Nth frame (dlib costs ~40-130 ms a face)
     worst: int = 5  # worst frames listed per metric
+    hands: bool = True  # find hands over the target's face (MediaPipe, ~25-40 ms a frame): occluders to check
+    labels: str | None = None  # faceset of the target clip: its labels' exclude polygons are occluders too
     progress: bool = True
 
     def validate(self) -> ReportConfig:
@@ -59,6 +65,45 @@ def _faces_by_frame(path: str | Path, progress: bool) -> tuple[list[Frame], dict
     return frames, faces
 
 
+def _labelled_by_frame(folder: str | None) -> dict[int, list[Any]]:
+    """{frame index: metadata of that frame's labelled faces} of the `labels` faceset (empty without one)."""
+    if folder is None:
+        return {}
+    from facedouble.faceset import Faceset
+
+    if not Path(folder).is_dir():
+        raise InputError(f"labels faceset not found: {folder}")
+    out: dict[int, list[Any]] = {}
+    for _, meta in Faceset(folder).metas():
+        if meta.labels is not None and meta.labels.exclude:
+            out.setdefault(meta.frame_index, []).append(meta)
+    return out
+
+
+def occluder_region(target_rgb: np.ndarray, face: FaceObs, region: np.ndarray, labelled: list[Any],
+                    hands: bool = True) -> np.ndarray:
+    """Boolean frame mask of what covers the target's face: detected hands over the face region, and the
+    excluded parts of labelled faces' outlines (their labels are authoritative, so not clipped to `region`)."""
+    from facedouble.face.align import face_transform, invert
+    from facedouble.faceset.labels import FaceLabels
+    from facedouble.mask.labels import label_mask
+
+    h, w = target_rgb.shape[:2]
+    out = np.zeros((h, w), bool)
+    if hands:
+        from facedouble.mask.hands import hands_mask
+
+        mat = face_transform(face.landmarks, "full", OCCLUDER_CROP)
+        found = hands_mask(target_rgb, mat, OCCLUDER_CROP)
+        if found.any():
+            out |= (cv2.warpAffine(found, invert(mat), (w, h), flags=cv2.INTER_LINEAR) > 0.5) & region
+    for meta in labelled:
+        outline = label_mask(FaceLabels(meta.labels.include, []), meta.size)
+        covered = outline * (1 - label_mask(meta.labels, meta.size))
+        out |= cv2.warpAffine(covered, meta.inverse, (w, h), flags=cv2.INTER_LINEAR) > 0.5
+    return out
+
+
 def build_report(render: str | Path, target: str | Path, source: str | Path,
                  cfg: ReportConfig | None = None) -> dict[str, Any]:
     """Per-frame metrics and their summary (JSON-ready), plus frames kept for thumbnails under '_frames'."""
@@ -69,11 +114,20 @@ def build_report(render: str | Path, target: str | Path, source: str | Path,
     target_frames, target_faces = _faces_by_frame(target, cfg.progress)
     if len(render_frames) != len(target_frames):
         raise InputError(f"render has {len(render_frames)} frames, target {len(target_frames)}: not the same shot")
+    labelled = _labelled_by_frame(cfg.labels)
     rows: list[dict[str, Any]] = []
     render_change = target_change = residual = residual_target = 0.0
+    occ_untouched = occ_total = 0
     for i, (rf, tf) in enumerate(zip(render_frames, target_frames, strict=True)):
         row: dict[str, Any] = {"frame": rf.index, "timestamp": rf.timestamp, "face": rf.index in render_faces}
         r, t = render_faces.get(rf.index), target_faces.get(tf.index)
+        if t is not None and (cfg.hands or tf.index in labelled):  # the render's face need not be found
+            occ = occluder_region(tf.image, t, face_region(tf.image.shape, t.mesh, t.landmarks),
+                                  labelled.get(tf.index, []), cfg.hands)
+            kept, total = occluder_untouched(rf.image, tf.image, occ)
+            if total:
+                row["occluder_px"], row["occluder_untouched"] = total, kept / total
+                occ_untouched, occ_total = occ_untouched + kept, occ_total + total
         if r is not None and t is not None:
             region = face_region(tf.image.shape, t.mesh, t.landmarks)
             row["pose_error"] = pose_error(r.landmarks, t.landmarks)
@@ -100,18 +154,20 @@ def build_report(render: str | Path, target: str | Path, source: str | Path,
                 row["residual_flicker"] = res / res_tc if res_tc > 0 else (0.0 if res == 0 else math.inf)
         rows.append(row)
     return {"render": str(render), "target": str(target), "source": str(source), "frames": rows,
-            "summary": summarise(rows, render_change, target_change, cfg.worst, (residual, residual_target)),
+            "summary": summarise(rows, render_change, target_change, cfg.worst, (residual, residual_target),
+                                 (occ_untouched, occ_total)),
             "_frames": (render_frames, target_frames, render_faces, target_faces)}
 
 
 def summarise(rows: list[dict[str, Any]], render_change: float, target_change: float, worst: int,
-              residual: tuple[float, float] = (0.0, 0.0)) -> dict[str, Any]:
+              residual: tuple[float, float] = (0.0, 0.0), occluders: tuple[int, int] = (0, 0)) -> dict[str, Any]:
     """Means, shares and the worst frames of each metric.
 
     `residual_flicker` (0 = moves as the plate does) is the clip's residual change over the target's change
     (`residual`: both sums, from metrics.residual_change); `flicker` repeats it for callers of the old key.
     The old render/target change ratio, which calls a frozen face "more stable than the original", is
-    kept as `face_stability_ratio`.
+    kept as `face_stability_ratio`. `occluder_untouched` is the share of all occluder pixels of the clip the
+    render left as the plate had them (`occluders`: untouched and total pixel counts; None without occluders).
     """
     def values(key: str) -> list[float]:
         return [r[key] for r in rows if key in r and r[key] is not None and math.isfinite(r[key])]
@@ -125,6 +181,8 @@ def summarise(rows: list[dict[str, Any]], render_change: float, target_change: f
         "face_stability_ratio": render_change / target_change if target_change > 0 else None,
     }
     summary["flicker"] = summary["residual_flicker"]
+    summary["occluder_untouched"] = occluders[0] / occluders[1] if occluders[1] else None
+    summary["occluder_frames"] = sum("occluder_px" in r for r in rows)
     for key in ("pose_error", "mouth_error", "eyes_error", "gaze_error", "seam_score", "ssim",
                 "identity_to_source", "identity_to_target"):
         vals = values(key)

@@ -27,6 +27,9 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
     """The flags of ReportConfig's settings (also used by `facedouble config show report`)."""
     p.add_argument("--embed-every", type=int, help="identity embedding on every Nth frame")
     p.add_argument("--worst", type=int, help="worst frames listed per metric")
+    p.add_argument("--labels", help="faceset of the target clip whose labels' exclude polygons mark occluders")
+    p.add_argument("--no-hands", dest="hands", action="store_false", default=None,
+                   help="do not look for hands over the target's face (occluders the render should leave)")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bars")
     show_defaults(p, ReportConfig())
 
@@ -53,5 +56,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"{key:12s} mean {s[key]['mean']:.3f}  max {s[key]['max']:.3f}")
     if s["residual_flicker"] is not None:
         print(f"residual flicker {s['residual_flicker']:.3f} (0 = moves exactly as the target does)")
+    if s["occluder_untouched"] is not None:
+        print(f"occluders left untouched {s['occluder_untouched']:.1%} of their pixels "
+              f"({s['occluder_frames']} frames with hands or labelled occluders over the face)")
     print(f"report: {page}")
     return 0

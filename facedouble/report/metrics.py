@@ -19,7 +19,11 @@
 - seam score: gradient energy across the merge mask's edge, render over target, in a thin band around
   the edge (the gradient's component along the edge normal); 1.0 = the edge is as smooth as the plate
   there, a hard paste scores well above 1;
-- SSIM of the face region (Gaussian window, sigma 1.5, grey levels).
+- SSIM of the face region (Gaussian window, sigma 1.5, grey levels);
+- occluders left untouched: of the pixels of the target's face that something covers (a hand the hand
+  detector finds over the face oval, or the exclude polygons of labelled faces), the share where the
+  render stays within OCCLUDER_TOL levels of the plate (every channel), i.e. above H.264 codec noise:
+  1.0 = the swap left every hand pixel alone, 0 = it painted the face over them.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ IRIS_EYES = ((468, 33, 133), (473, 362, 263))
 # Mesh points that do not move with the eyes: the face oval and the nose ridge.
 GAZE_RIGID = np.array([*FACE_OVAL, 1, 4, 5, 6, 168, 195, 197])
 GRAIN_SIGMA = 1.5  # px; residual flicker is measured above grain (see residual_change)
+OCCLUDER_TOL = 8  # levels: a render within this of the plate left the pixel alone (codec noise stays below)
 
 
 def inter_ocular(landmarks: np.ndarray) -> float:
@@ -169,3 +174,13 @@ def seam_score(render: np.ndarray, target: np.ndarray, mask: np.ndarray, width: 
 def seam_width(landmarks: np.ndarray) -> int:
     """Seam band half-width for a face: 6 % of the inter-ocular distance, at least 2 px."""
     return max(2, round(0.06 * inter_ocular(landmarks)))
+
+
+def occluder_untouched(render: np.ndarray, target: np.ndarray, occluder: np.ndarray,
+                       tol: int = OCCLUDER_TOL) -> tuple[int, int]:
+    """(pixels the render left within `tol` levels of the plate in every channel, pixels) of boolean `occluder`."""
+    n = int(occluder.sum())
+    if n == 0:
+        return 0, 0
+    diff = np.abs(render[occluder].astype(np.int16) - target[occluder].astype(np.int16))
+    return int((diff.reshape(n, -1).max(1) <= tol).sum()), n

@@ -120,9 +120,23 @@ def create_app(workspace: Path, token: str, allowed_hosts: tuple[str, ...] = LOO
         return gallery.page(_faceset(workspace, faceset), offset, limit, sort or None, rejected)
 
     @app.get("/api/faceset/thumb")
-    def api_thumb(faceset: str, name: str) -> Response:
-        return Response(gallery.thumbnail(workspace, _face(workspace, faceset, name)), media_type="image/jpeg",
-                        headers={"Cache-Control": "private, max-age=3600"})
+    def api_thumb(faceset: str, name: str, overlay: str | None = None, size: int = gallery.THUMB_SIZE) -> Response:
+        layers = gallery.overlays_of(overlay)
+        # overlays follow the labels and masks, which the mask editor and `mask apply` rewrite: revalidate them
+        cache = "private, no-cache" if layers else "private, max-age=3600"
+        return Response(gallery.thumbnail(workspace, _face(workspace, faceset, name), layers, size),
+                        media_type="image/jpeg", headers={"Cache-Control": cache})
+
+    @app.get("/api/faceset/info")
+    def api_face_info(faceset: str, name: str) -> dict:
+        return gallery.face_info(_face(workspace, faceset, name))
+
+    @app.get("/api/faceset/source")
+    def api_source_frame(faceset: str, name: str) -> Response:
+        jpeg, info = gallery.source_frame(workspace, _face(workspace, faceset, name))
+        return Response(jpeg, media_type="image/jpeg",
+                        headers={"Cache-Control": "private, no-cache", "X-Clip": info["clip"],
+                                 "X-Frame": str(info["frame"])})
 
     @app.get("/api/faceset/face")
     def api_face(faceset: str, name: str) -> FileResponse:

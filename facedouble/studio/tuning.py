@@ -22,6 +22,7 @@ from facedouble.errors import InputError
 from facedouble.io.atomic import atomic_write_json
 from facedouble.merge.overrides import FaceSettings, OverrideFile, OverrideRule, Overrides, load_overrides
 from facedouble.nn.checkpoint import LATEST
+from facedouble.studio.frames import scrubber
 
 OVERRIDES_DIR = "overrides"
 SETTING_NAMES = tuple(f.name for f in dataclasses.fields(FaceSettings))
@@ -57,9 +58,24 @@ def load_model(folder: Path) -> Any:
         hit = _models.get(str(folder))
         if hit and hit[0] == stamp:
             return hit[1]
-    model = load(folder)
+    model = _for_previews(load(folder))
     with _lock:
         _models[str(folder)] = (stamp, model)
+    return model
+
+
+def _for_previews(model: Any) -> Any:
+    """Keep the weights in bf16 where the swapper computes in bf16 (native bf16 only: AVX-512 BF16/AMX, CUDA).
+
+    Under autocast every call casts all fp32 weights to bf16 again (the cast cache lives for one autocast
+    block); a preview swaps one face, so that cast (~58 M weights for saehd-df-128) cost about as much as
+    the forward pass itself. Autocast computes the convolutions from the same bf16 copies, so the output is
+    identical (tests/studio/test_merge_tuning.py). A cached model then serves every preview of the session.
+    """
+    import torch
+
+    if getattr(model, "bf16", False) and isinstance(getattr(model, "model", None), torch.nn.Module):
+        model.model.to(torch.bfloat16).requires_grad_(False)
     return model
 
 
@@ -76,11 +92,30 @@ def _plan(model: Any, faceset: Path) -> Any:
     return hit
 
 
+def choices() -> dict[str, list[str]]:
+    """The values each choice-valued per-frame setting takes, from merge's own registries (the panel's menus)."""
+    import itertools
+
+    from facedouble.colour import COLOUR_TRANSFERS
+    from facedouble.merge.blend import BLEND_MODES
+    from facedouble.merge.masks import MASK_MODES
+
+    out = {"mask": list(MASK_MODES), "colour": list(COLOUR_TRANSFERS), "blend": list(BLEND_MODES)}
+    if "region" in SETTING_NAMES:  # dubbing regions (facedouble.merge.region), where this merge has them
+        from facedouble.merge import region
+
+        parts = list(region.PLATE_PARTS)
+        out["region"] = list(region.REGIONS)
+        out["keep_from_plate"] = ["none"] + [",".join(c) for n in range(1, len(parts) + 1)
+                                             for c in itertools.combinations(parts, n)]
+    return out
+
+
 def shot(model_dir: Path, faceset: Path) -> dict[str, Any]:
-    """Frame count, fps and clip of the target (for the scrubber) and the default settings."""
+    """Frame count, fps and clip of the target (for the scrubber), the default settings and their choices."""
     plan = _plan(load_model(model_dir), faceset)
     return {"frames": int(plan.frame_count), "fps": float(plan.fps), "clip": str(plan.clip),
-            "defaults": dataclasses.asdict(FaceSettings())}
+            "defaults": dataclasses.asdict(FaceSettings()), "choices": choices()}
 
 
 def preview_png(model_dir: Path, faceset: Path, index: int, settings: dict[str, Any], workspace: Path,
@@ -103,8 +138,10 @@ def preview_png(model_dir: Path, faceset: Path, index: int, settings: dict[str, 
     # (render_preview still runs the consent check, guard, watermark and label on every call)
     plan = _plan(model, faceset) if config.transform_smooth == MergeConfig().transform_smooth else None
     with _render_lock:
+        # the frame from the scrubber's open decoder (facedouble.studio.frames), not a fresh seek per preview
+        frame = scrubber((plan or _plan(model, faceset)).clip).frame(index)
         image = render_preview(model, faceset, index, workspace=workspace, config=config,
-                               rules=list(rules or []) + frame_rule, plan=plan)
+                               rules=list(rules or []) + frame_rule, plan=plan, frame=frame)
     ok, buf = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise InputError("could not encode the preview")
@@ -112,17 +149,18 @@ def preview_png(model_dir: Path, faceset: Path, index: int, settings: dict[str, 
 
 
 def plate_jpeg(model_dir: Path, faceset: Path, index: int, quality: int = 90) -> bytes:
-    """The untouched plate frame (the "before" of the wipe); no swap, so no mark is due."""
+    """The untouched plate frame (the "before" of the wipe); no swap, so no mark is due.
+
+    From the same scrubber as the preview, one at a time with previews: the browser asks for both at once,
+    and on 2 cores a second decoder only delays the preview."""
     from PIL import Image
 
-    from facedouble.io.video import open_source
-
     plan = _plan(load_model(model_dir), faceset)
-    for frame in open_source(plan.clip).frames(index):
-        buf = io.BytesIO()
-        Image.fromarray(frame.image).save(buf, "JPEG", quality=quality)
-        return buf.getvalue()
-    raise InputError(f"frame {index} is past the end of the clip")
+    with _render_lock:
+        frame = scrubber(plan.clip).frame(index)
+    buf = io.BytesIO()
+    Image.fromarray(frame.image).save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
 
 
 # -- the session: keys and ranges, stored as an overrides file -------------------------------------------

@@ -35,7 +35,8 @@ def check_consent(src_faceset: Path, workspace: Path | None) -> dict[str, Any]:
 
 
 def seal_consent(checkpoint: Path, consent: dict[str, Any], weights_sha256: str, workspace: Path | None) -> None:
-    """Seal the saved checkpoint's consent with the workspace key (facedouble.trust.seal); fails closed."""
+    """Seal a checkpoint folder's consent with the workspace key (facedouble.trust.seal) before the folder is
+    published; fails closed."""
     try:
         from facedouble.trust.seal import write_seal
     except ImportError as exc:
@@ -81,8 +82,12 @@ def resolve_configs(model_dir: Path, preset_name: str | None, model_overrides: d
     if ck.has_checkpoint(model_dir):
         state = ck.load_state(model_dir)
         mcfg = from_dict(ModelConfig, state["model"])
-        if model_overrides and any(v is not None for v in model_overrides.values()):
-            raise FacedoubleError(f"{model_dir} already holds a model; its shape options cannot change")
+        # the same command line again resumes (issue 16's kill drills); only a different shape is refused
+        changed = sorted(k for k, v in (model_overrides or {}).items()
+                         if v is not None and to_dict(mcfg).get(k, v) != v)
+        if changed:
+            raise FacedoubleError(f"{model_dir} already holds a model; its shape options cannot change "
+                                  f"({', '.join(changed)})")
         tcfg = from_dict(TrainConfig, {**state["train"], **overrides})
         return mcfg, tcfg, state
     base = preset(preset_name or "quick96")

@@ -143,6 +143,10 @@ class Trainer:
         if dst is None and not tcfg.pretrain:
             raise FacedoubleError("--dst is required (or use --pretrain)")
         dst = src if tcfg.pretrain else dst
+        if tcfg.pretrain:  # no consent asked, so the faceset must not be one person (facedouble.train.pretrain)
+            from facedouble.train.pretrain import check_pretrain_faceset
+
+            check_pretrain_faceset(src)
         consent = None if tcfg.pretrain else check_consent(Path(src), Path(workspace) if workspace else None)
         if consent and state is not None:
             check_identity_history(state, consent, model_dir)
@@ -203,11 +207,13 @@ class Trainer:
             return
         optimizers = {"model": self.opt.state_dict(), **{k: o.state_dict() for k, o in self.aux_opts.items()}}
         self.losses.flush()  # first: rows past a checkpoint that never got published are cut on resume
-        ckpt = ck.save_checkpoint(self.model_dir, self.model.state_dict(), optimizers, self.state(),
-                                  self.cfg.keep_last, aux={k: m.state_dict() for k, m in self.aux.items()})
-        if self.consent:
-            seal_consent(ckpt, self.consent, ck.checkpoint_dir(self.model_dir)[1][ck.WEIGHTS],
-                         getattr(self, "workspace", None))
+        consent, workspace = self.consent, getattr(self, "workspace", None)
+        # the seal goes into the checkpoint folder before latest.json publishes it: a kill -9 at any point
+        # leaves either the previous sealed checkpoint or this one, sealed
+        seal = (lambda folder, weights_sha256: seal_consent(folder, consent, weights_sha256, workspace)) \
+            if consent else None
+        ck.save_checkpoint(self.model_dir, self.model.state_dict(), optimizers, self.state(), self.cfg.keep_last,
+                           aux={k: m.state_dict() for k, m in self.aux.items()}, before_publish=seal)
         self.write_preview()
 
     def write_preview(self) -> None:

@@ -20,7 +20,7 @@ from facedouble.io.atomic import atomic_open, atomic_write_bytes
 RECORD_LABEL = "org.facedouble.render-record"
 SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
 _MIME = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".png": "image/png",
-         ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+         ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".tif": "image/tiff", ".tiff": "image/tiff"}
 
 
 def mime_type(path: Path) -> str:

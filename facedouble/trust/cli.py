@@ -17,7 +17,7 @@ def _workspace(args) -> Path:
 def _identity_add(args) -> int:
     record = consent.add_identity(_workspace(args), args.name, Path(args.release), scope=args.scope or "",
                                   expires=args.expires, notes=args.notes or "",
-                                  reference=Path(args.reference) if args.reference else None)
+                                  reference=Path(args.reference))
     print(f"added identity {record.name} (record sha256 {record.record_hash})")
     return 0
 
@@ -80,8 +80,9 @@ def register(subparsers) -> None:
     add.add_argument("--scope", help="what the consent covers, free text")
     add.add_argument("--expires", help="last valid day, YYYY-MM-DD")
     add.add_argument("--notes")
-    add.add_argument("--reference", metavar="PATH", help="faces of the person who signed, from the release "
-                     "session (faceset, clip, image or folder): facesets bound to the record must show them")
+    add.add_argument("--reference", metavar="PATH", required=True, help="faces of the person who signed, from "
+                     "the release session (faceset, clip, image or folder): facesets bound to the record must "
+                     "show them")
     add.set_defaults(func=_identity_add)
     lst = isub.add_parser("list", parents=[workspace], help="list consent records")
     lst.set_defaults(func=_identity_list)

@@ -51,7 +51,8 @@ class ConsentRecord:
     expires: str | None = None  # ISO date, inclusive; None = no end date
     notes: str = ""
     version: int = SCHEMA_VERSION
-    # identity embeddings of the person who signed (facedouble.trust.person); None: made without references
+    # identity embeddings of the person who signed (facedouble.trust.person); None: made without references,
+    # so it cannot be bound or trained on
     reference_embeddings: list[list[float]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -96,7 +97,8 @@ def add_identity(workspace: Path, name: str, release: Path, scope: str = "", exp
 
     `reference`: faces of the person who signed, from the release session (a faceset, a clip, an image
     or an image folder): their identity embeddings go into the record, and every faceset bound to it or
-    trained on is compared with them (facedouble.trust.person).
+    trained on is compared with them (facedouble.trust.person). A record without them can be kept (e.g. for
+    a model trained before), but no faceset can be bound to it or trained on with it.
     """
     release = Path(release)
     if not release.is_file():

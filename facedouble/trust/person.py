@@ -14,21 +14,19 @@ different speakers give 0.658 to 1.006 (median of pairs ~0.82). 0.5 sits in the 
 0.6 convention for single pairs (the median over many faces is steadier than one pair). GRID is frontal,
 evenly lit footage: profiles, make-up or ageing between the release session and the shoot move the
 same-person figure up, so the reference should come from footage like the shoot's.
-A record without references (made before this check, or without --reference) cannot be checked against
-the person: binding and training still work, and say so once on stderr.
+A record without references (made before this check, or through the Python API without `reference`)
+cannot be checked against the person, so binding a faceset to it and training on it are refused with one
+line naming the fix (a new record with --reference); it still serves renders of models already trained.
 """
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from facedouble.errors import InputError, PolicyError
-
-log = logging.getLogger("facedouble.trust")
 
 THRESHOLD = 0.5
 SAMPLE_FACES = 16  # faces compared per check (each costs ~40-130 ms when its embedding is not stored)
@@ -102,12 +100,13 @@ def identity_distance(faces: np.ndarray, references: list[list[float]]) -> float
     return float(np.median(np.linalg.norm(faces[:, None, :] - refs[None, :, :], axis=2).min(axis=1)))
 
 
-def check_person(name: str, references: list[list[float]] | None, faceset_dir: str | Path) -> float | None:
-    """PolicyError unless the faceset shows the person of the references; the distance, None if unchecked."""
+def check_person(name: str, references: list[list[float]] | None, faceset_dir: str | Path) -> float:
+    """PolicyError unless the faceset shows the person of the references (a record without any is refused:
+    it cannot be checked); returns the distance."""
     if not references:
-        log.warning("consent record %r has no reference faces: faceset %s cannot be checked against the person "
-                    "who signed (add the record with --reference)", name, faceset_dir)
-        return None
+        raise PolicyError(f"consent record {name!r} holds no reference faces of the person who signed, so "
+                          f"{faceset_dir} cannot be checked against them: add a record with them "
+                          "(`facedouble identity add NEW_NAME --release R --reference FACES`) and bind to that")
     distance = identity_distance(faceset_embeddings(faceset_dir), references)
     if distance > THRESHOLD:
         raise PolicyError(f"the faces in {faceset_dir} are not the person who signed {name!r}'s release "

@@ -47,7 +47,7 @@ def check_consent(model: Any, workspace: str | Path | None = None) -> dict[str, 
 
 def render_preview(model: Any, faceset: str | Path, index: int, *, workspace: str | Path | None = None,
                    config: Any = None, rules: list | None = None, clip: str | Path | None = None,
-                   label: str | None = None, plan: Any = None) -> np.ndarray:
+                   label: str | None = None, plan: Any = None, frame: Any = None) -> np.ndarray:
     """Frame `index` of the target swapped and marked: the one preview path of the CLI and the studio.
 
     The same consent check as a render (the model's record in `workspace`, default $FACEDOUBLE_WORKSPACE:
@@ -58,7 +58,9 @@ def render_preview(model: Any, faceset: str | Path, index: int, *, workspace: st
 
     `plan` (from facedouble.merge.pipeline.load_plan for this model, faceset, config and clip) spares a
     caller that previews many frames re-reading the shot plan on each call; every trust step above still
-    runs on every call, and the payload is taken from the plan's clip, the frames it renders.
+    runs on every call, and the payload is taken from the plan's clip, the frames it renders. `frame`
+    (facedouble.io.video.Frame) is that clip's frame `index` already decoded, for a caller that keeps its
+    decoder open while scrubbing; it is swapped and marked like one read here.
     """
     from facedouble.config import to_dict
     from facedouble.merge.pipeline import MergeConfig, load_plan, preview
@@ -75,7 +77,7 @@ def render_preview(model: Any, faceset: str | Path, index: int, *, workspace: st
     marks = RenderProvenance.for_render(model_hash=model.model_hash, clip=plan.clip, settings=to_dict(config),
                                         fps=float(plan.fps), frame_count=1, cert=None, key=None, label=text,
                                         workspace=workspace)
-    return preview(model, faceset, index, marks.hooks(), config, rules, clip, plan=plan)
+    return preview(model, faceset, index, marks.hooks(), config, rules, clip, plan=plan, frame=frame)
 
 
 def payload_for(model_hash: str, clip: Path, settings: dict[str, Any]) -> int:
@@ -99,6 +101,19 @@ def find_signer(workspace: Path, cert: str | Path | None, key: str | Path | None
     return found
 
 
+def _segment_layout(settings: dict[str, Any], frame_count: int | None,
+                    first_number: int = 0) -> tuple[int, int] | None:
+    """(first frame, frames per segment) of a render with these merge settings; None if they do not say."""
+    from facedouble.config import from_dict
+    from facedouble.merge.config import MergeConfig
+
+    try:
+        config = from_dict(MergeConfig, settings)
+        return config.window(frame_count, first_number)[0], int(config.segment_frames)
+    except (FacedoubleError, TypeError, ValueError, KeyError):
+        return None
+
+
 class RenderProvenance:
     """Guard, watermark, label, record and signature for one render; `hooks()` plugs them into merge."""
 
@@ -118,11 +133,13 @@ class RenderProvenance:
     def for_render(cls, *, model_hash: str, clip: Path, settings: dict[str, Any], fps: float,
                    frame_count: int | None, cert: Path | None, key: Path | None,
                    label: str | None = None, workspace: str | Path | None = None,
-                   watermark_key: WatermarkKey | None = None) -> RenderProvenance:
+                   watermark_key: WatermarkKey | None = None, first_number: int = 0) -> RenderProvenance:
         """Provenance of the render of `clip` with this model and settings (the same payload in every shard);
         the watermark is keyed by `watermark_key`, default the workspace's (FACEDOUBLE_WORKSPACE if None)."""
-        return cls(payload_id=payload_for(model_hash, clip, settings), fps=fps, frame_count=frame_count,
-                   cert=cert, key=key, label=label, workspace=workspace, watermark_key=watermark_key)
+        provenance = cls(payload_id=payload_for(model_hash, clip, settings), fps=fps, frame_count=frame_count,
+                         cert=cert, key=key, label=label, workspace=workspace, watermark_key=watermark_key)
+        provenance.segments = _segment_layout(settings, frame_count, first_number)
+        return provenance
 
     def hooks(self) -> MergeHooks:
         """Merge hooks running this provenance."""
@@ -133,6 +150,12 @@ class RenderProvenance:
         if ctx.warmup:
             return None
         self.guard.check(ctx.index, ctx.image)
+        first, length = getattr(self, "segments", None) or (0, 0)
+        if length and (ctx.index - first) % length == 0:
+            # The mark keeps each bit's lattice point from the previous frame (hysteresis); a resumed run or a
+            # later shard starts at a segment without that history, so every run starts each segment afresh
+            # (it starts with an IDR frame anyway): resumed and sharded renders equal a single run (issue 16).
+            self.watermarker._tracks.clear()
         faces = [(face["box_xyxy"], face.get("track_id", 0)) for face in ctx.faces]
         image = self.watermarker.embed_faces(ctx.image, faces, frame_index=ctx.index) if faces else ctx.image
         if self.label:
@@ -145,7 +168,7 @@ class RenderProvenance:
             if not result.consent:
                 raise PolicyError("the model carries no consent record; train it on a faceset bound with "
                                   "`facedouble identity bind`")
-            output = result.outputs.video or result.outputs.png_dir
+            output = result.outputs.video or result.outputs.png_dir or getattr(result.outputs, "sequence", None)
             self._record = record.build_record(
                 model_hash=result.model_hash, consent=result.consent, target=result.clip,
                 settings=result.settings | {"label": self.label}, payload_id=self.payload_id,
@@ -170,6 +193,17 @@ class RenderProvenance:
             for png in sorted(Path(result.outputs.png_dir).glob("*.png")):
                 record.embed_in_image(png, rec)
                 signed.append(png)
+        if getattr(result.outputs, "patch_dir", None) is not None:  # face patches: marked like the PNG frames
+            record.write_sidecar(Path(result.outputs.patch_dir), rec)
+            for png in sorted(Path(result.outputs.patch_dir).glob("*.png")):
+                record.embed_in_image(png, rec)
+                signed.append(png)
+        # the plate is the C2PA parent; an image folder or sequence has no single file to name as one
+        parent = Path(result.clip) if Path(result.clip).is_file() else None
         for path in signed:
-            c2pa_sign.sign_file(path, rec, result.clip, self.cert, self.key)
+            c2pa_sign.sign_file(path, rec, parent, self.cert, self.key)
+        if getattr(result.outputs, "sequence", None) is not None:  # EXR/DPX/PNG16/TIFF: facedouble.trust.seqsign
+            from facedouble.trust.seqsign import finalize_sequence
+
+            finalize_sequence(Path(result.outputs.sequence), rec, Path(result.clip), self.cert, self.key)
 

@@ -2,7 +2,8 @@
 
 A checkpoint's files are listed with their SHA-256 in latest.json, but anyone can recompute those after
 editing state.json, e.g. to move another model's consent into a model trained on someone else's face.
-So after every save the trainer writes SEAL_FILE into the checkpoint: an HMAC, under a secret key of the
+So at every save the trainer writes SEAL_FILE into the checkpoint folder before latest.json publishes it
+(a kill -9 at any point leaves a sealed checkpoint as the newest): an HMAC, under a secret key of the
 workspace that trained it, over the consent (record name and hash) *and the weights' SHA-256*. A consent
 copied into another model, a changed consent, or a model whose seal is missing does not verify: loading
 keeps working (for inspection) but every render and preview refuses it with a one-line error.
@@ -41,7 +42,8 @@ def compute_seal(consent: dict[str, Any], weights_sha256: str, workspace: str | 
 
 def write_seal(checkpoint: str | Path, consent: dict[str, Any], weights_sha256: str,
                workspace: str | Path | None) -> Path:
-    """Seal a saved checkpoint folder (the trainer calls this after each save of a consented model)."""
+    """Seal a checkpoint folder (the trainer calls this at each save of a consented model, before the folder is
+    published)."""
     from facedouble.io.atomic import atomic_write_json
 
     seal = compute_seal(consent, weights_sha256, workspace, create_key=True)
@@ -65,8 +67,8 @@ def check_seal(consent: dict[str, Any], weights_sha256: str, seal: str | None,
     """PolicyError unless `seal` authenticates this consent for these weights under the workspace key."""
     if not seal:
         raise PolicyError("the model's consent is not sealed (its checkpoint has no consent seal: trained by an "
-                          "older facedouble, interrupted right after a save, or edited); resume training for "
-                          "one save in this workspace to seal it")
+                          "older facedouble, or edited); resume training for one save in this workspace to "
+                          "seal it")
     expected = compute_seal(consent, weights_sha256, workspace)
     if not hmac.compare_digest(expected, seal):
         raise PolicyError("the model's consent seal does not verify with this workspace's key: its state.json "

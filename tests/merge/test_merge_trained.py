@@ -12,15 +12,17 @@ from facedouble.io.video import open_source
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory) -> Path:
-    """A workspace with a consent record for the GRID speaker of pwij3p and a test signer."""
+def workspace(tmp_path_factory, grid_faceset) -> Path:
+    """A workspace with a consent record for the GRID speaker of pwij3p (their faces as its reference) and a
+    test signer."""
     from facedouble.trust.c2pa_sign import init_test_ca
     from facedouble.trust.consent import add_identity
 
     ws = tmp_path_factory.mktemp("ws")
     release = ws / "release.pdf"
     release.write_bytes(b"signed release of the GRID speaker (test)")
-    add_identity(ws, "grid-speaker-2", release, scope="facedouble tests")
+    add_identity(ws, "grid-speaker-2", release, scope="facedouble tests",
+                 reference=grid_faceset("pwij3p", 64, "full"))
     init_test_ca(ws / "certs")
     return ws
 

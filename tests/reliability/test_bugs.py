@@ -277,7 +277,7 @@ def test_seek_table_skips_frames_cut_by_an_edit_list(tmp_path, face):
 # 8. a phone clip with a rotation display matrix --------------------------------------------------
 
 @pytest.mark.parametrize("rotation", [90, 270])
-def test_rotated_phone_clip_is_read_upright_and_merged_upright(tmp_path, grid_clip, rotation):
+def test_rotated_phone_clip_is_read_upright_and_merged_with_its_rotation(tmp_path, grid_clip, rotation):
     import av
 
     from facedouble.extract.pipeline import ExtractConfig, extract
@@ -313,12 +313,21 @@ def test_rotated_phone_clip_is_read_upright_and_merged_upright(tmp_path, grid_cl
     for _, meta in Faceset(faces).metas():
         assert meta.frame_size == (360, 288)
         assert meta.landmarks[36:48, 1].mean() < meta.landmarks[48:68, 1].mean() - 10
-    # the merge output shows the same orientation: upright pixels, as the plate is displayed
+    # the merge output keeps the plate's layout: pixels stored turned as the plate's, the same display matrix
+    # (not re-written upright), so it plays upright and conforms over the original
     outputs = Outputs(video=tmp_path / "out.mp4")
     merge(ShiftSwapper(64), faces, outputs, MergeConfig(segment_frames=5, batch=5), hooks=_marked(),
           progress=False)
+    with av.open(str(outputs.video)) as container:
+        stream = container.streams.video[0]
+        assert (stream.width, stream.height) == (288, 360)  # stored as the phone stored it
+        raw = [f for f in container.decode(stream)]
+        assert [round(f.rotation) % 360 for f in raw] == [rotation] * 10
+        stored_corner = np.rot90(upright[3], -rotation // 90)[:60, :60]  # a stored corner away from the face
+        here = raw[3].to_ndarray(format="rgb24")[:60, :60]
+        assert np.abs(here.astype(int) - stored_corner).mean() < 4
     rendered = open_source(outputs.video)
-    assert (rendered.info.width, rendered.info.height) == (360, 288)
+    assert (rendered.info.width, rendered.info.height, rendered.info.rotation) == (360, 288, rotation)
     got = [f.image for f in rendered]
     assert len(got) == 10
     corner = (slice(0, 60), slice(0, 80))  # background, away from the swapped face

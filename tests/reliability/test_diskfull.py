@@ -95,3 +95,60 @@ def test_merge_on_a_full_disk_keeps_finished_segments_and_resumes(small_volume, 
     assert 0 < kept[0] < kept[1] == 5  # the first run kept its finished segments; the second resumed them
     result = merge(ShiftSwapper(64), faces, outputs, cfg, hooks=hooks, progress=False)
     assert result.frames == 75
+
+
+def _labelled(grid_faceset, folder):
+    from bench.drills import label_faceset
+
+    return label_faceset(grid_faceset("bbaf2n", 64, "full"), folder)
+
+
+def test_mask_train_on_a_full_disk_keeps_the_last_good_checkpoint(volume, grid_faceset, tmp_path):
+    from facedouble.mask.segmenter.train import SegTrainConfig, SegTrainer
+    from facedouble.nn.checkpoint import LATEST, load_checkpoint
+
+    small_volume = volume(40)  # a 64 px segmenter's checkpoint is ~5 MB; three are kept
+    labelled = _labelled(grid_faceset, tmp_path / "labelled")
+    model = small_volume.root / "seg"
+    cfg = dict(batch_size=2, workers=0, threads=1, save_every_min=1e6, preview_every_min=1e6, bf16=False)
+
+    def train(iters: int) -> dict:
+        trainer = SegTrainer(model, [labelled], SegTrainConfig(max_iters=iters, **cfg), resolution=64)
+        try:
+            return trainer.run()
+        finally:  # a failed save leaves the folder locked in this process (the CLI's exit frees it)
+            trainer.close()
+
+    train(2)
+    good = json.loads((model / LATEST).read_text())
+    small_volume.fill(200_000)
+    with pytest.raises(FacedoubleError, match="no space left") as info:
+        train(4)
+    assert "\n" not in str(info.value)
+    assert json.loads((model / LATEST).read_text()) == good  # the last good checkpoint stays published
+    assert load_checkpoint(model).state["iteration"] == 2  # and it verifies
+    small_volume.free()
+    assert train(4)["iterations"] == 2  # resumed from 2, not from scratch
+    assert not [p for p in model.rglob("*") if ".tmp" in p.name]
+
+
+def test_read_only_model_folders_are_refused_before_any_work(read_only_dir, grid_faceset, tmp_path, monkeypatch):
+    from facedouble.mask.segmenter import train as seg_train
+    from facedouble.train import trainer as face_train
+    from tests.train.conftest import FAST, install_consent
+
+    install_consent(monkeypatch)
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("work started on a read-only output")
+
+    monkeypatch.setattr(face_train, "FaceBank", no_work)
+    monkeypatch.setattr(seg_train, "LabelledFaces", no_work)
+    faces = grid_faceset("bbaf2n", 64, "full")
+    for model in (read_only_dir / "model", read_only_dir):  # a new folder in it, or the folder itself
+        with pytest.raises(FacedoubleError, match="read-only") as info:
+            face_train.Trainer.create(model, faces, grid_faceset("lbbc2a", 64, "full"), "tiny",
+                                      train_overrides={**FAST, "max_iters": 1})
+        assert "\n" not in str(info.value)
+        with pytest.raises(FacedoubleError, match="read-only"):
+            seg_train.SegTrainer(model, [faces], seg_train.SegTrainConfig(max_iters=1), resolution=64)

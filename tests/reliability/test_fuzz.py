@@ -27,8 +27,8 @@ def worker():
 
 @pytest.mark.parametrize("name", sorted(TARGETS))
 def test_short_fuzz_run_finds_nothing(worker, name):
-    camp = fuzz(name, SECONDS[name], seed=16, worker=worker)
-    assert camp.executions > len(seeds(name))
+    camp = fuzz(name, SECONDS[name], seed=16, worker=worker, min_execs=len(seeds(name)) + 20)
+    assert camp.executions >= len(seeds(name)) + 20  # mutated inputs ran, however busy the machine
     assert not camp.findings, {sig: camp.examples[sig] for sig in camp.findings}
 
 

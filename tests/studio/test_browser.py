@@ -12,6 +12,7 @@ from tests.studio.conftest import TOKEN
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DOCS = Path(__file__).resolve().parents[2] / "docs"
+THUMBS_LOADED = "[...document.querySelectorAll('.cell img')].every(i => i.complete && i.naturalWidth > 0)"
 
 
 @pytest.fixture()
@@ -32,7 +33,7 @@ def test_reject_a_face_in_the_gallery_moves_it_on_disk(server, workspace):
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         # bypass_csp only lets the test evaluate its own JS checks; the pages themselves run under the CSP
-        page = browser.new_page(viewport={"width": 1000, "height": 640}, bypass_csp=True)
+        page = browser.new_page(viewport={"width": 1280, "height": 720}, bypass_csp=True)
         page.goto(f"{server}/?token={TOKEN}")
         assert "token" not in page.url  # redirected, the token is now an HttpOnly cookie
         page.wait_for_selector("#facesets a")
@@ -41,12 +42,23 @@ def test_reject_a_face_in_the_gallery_moves_it_on_disk(server, workspace):
         page.screenshot(path=str(DOCS / "studio_workspace.png"))
         page.click("#facesets a")
         page.wait_for_selector(".cell img")
-        page.wait_for_function("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
+        page.wait_for_function(THUMBS_LOADED)
         assert page.locator(".cell").count() == n_faces
         name = page.locator(".cell").nth(2).get_attribute("data-name")
         page.locator(".cell").nth(2).click()
         page.wait_for_selector(".cell.selected")
+        # overlays drawn by the server into the thumbnails; double-click: the face panel with its source frame
+        page.check("#ov_landmarks")
+        page.check("#ov_mask")
+        page.wait_for_function("[...document.querySelectorAll('.cell img')].every(i => i.src.includes('overlay=')"
+                               " && i.complete && i.naturalWidth > 0)")
+        page.locator(".cell").nth(4).dblclick()
+        page.wait_for_function("document.getElementById('face').dataset.frame && "
+                               "document.getElementById('fsrc').complete && "
+                               "document.getElementById('fsrc').naturalWidth > 0")
+        assert "clips/bbaf2n.mpg" in page.locator("#fsrcinfo").text_content()
         page.screenshot(path=str(DOCS / "studio_gallery.png"))
+        page.click("#fclose")
         page.click("#act")
         page.wait_for_function(f"document.querySelectorAll('.cell').length === {n_faces - 1}")
         assert not document_has(page, name)
@@ -78,6 +90,6 @@ def test_grid_keeps_only_visible_rows_in_the_dom(server, workspace):
         page.wait_for_function("document.querySelector('.cell') && Number(document.querySelector('.cell')"
                                ".dataset.index) > 1000")
         assert page.locator(".cell").count() < 120
-        page.wait_for_function("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
+        page.wait_for_function(THUMBS_LOADED)
         page.screenshot(path=str(DOCS / "studio_gallery_scrolled.png"))
         browser.close()

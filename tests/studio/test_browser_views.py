@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from facedouble.mask import read_labels
-from tests.studio.conftest import TOKEN
+from tests.studio.conftest import SHOT, TOKEN
 from tests.studio.test_browser import CHROMIUM, DOCS
 
 FS = "facesets/bbaf2n"
@@ -83,6 +84,7 @@ def test_draw_a_polygon_save_and_reload_shows_it(workspace):
 
 
 def test_tuning_preview_changes_with_the_colour_mode_and_saves_overrides(trained_workspace):
+    shutil.rmtree(trained_workspace / "overrides", ignore_errors=True)  # no keys left by the other tuning tests
     with serve(trained_workspace) as url, browser_page(1400, 820) as page:
         page.goto(f"{url}/merge?model=models/tiny&faceset={FS}&frame=10&token={TOKEN}")
         page.wait_for_selector("body[data-ready='1']")
@@ -141,3 +143,17 @@ def test_start_a_tiny_training_watch_the_loss_and_stop_it(trained_workspace):
         page.screenshot(path=str(DOCS / "studio_training.png"))
     assert (model / "latest.json").is_file() and (model / "preview.png").is_file()
     assert len((model / "loss.csv").read_text().splitlines()) >= 3  # the stop saved the curve
+
+
+def test_a_rendered_shot_passes_verify_in_the_verify_page(trained_workspace, rendered_shot):
+    with serve(trained_workspace) as url, browser_page(1280, 760) as page:
+        page.goto(f"{url}/verify?token={TOKEN}")
+        page.wait_for_selector("body[data-ready='1']")
+        page.select_option("#file", SHOT)
+        page.click("#go")
+        page.wait_for_function("document.getElementById('verdict').dataset.verdict", timeout=120_000)
+        assert page.locator("#verdict").get_attribute("data-verdict") == "facedouble-render", \
+            page.locator("#summary").text_content()
+        assert page.locator("#verdict").get_attribute("class") == "ok"
+        assert "C2PA" in page.locator("#report").text_content()
+        page.screenshot(path=str(DOCS / "studio_verify.png"))

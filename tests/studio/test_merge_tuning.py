@@ -11,8 +11,7 @@ import pytest
 from PIL import Image
 
 from facedouble.merge.overrides import FaceSettings, Overrides, load_overrides
-from facedouble.studio.jobs import JobRunner
-from tests.studio.conftest import csrf, make_client
+from tests.studio.conftest import SHOT, csrf, make_client
 
 Q = {"model": "models/tiny", "faceset": "facesets/bbaf2n"}
 
@@ -32,6 +31,9 @@ def test_shot_lists_the_target_frames(tclient):
     shot = tclient.get("/api/merge/shot", params=Q).json()
     assert shot["frames"] >= 70 and shot["clip"].endswith("bbaf2n.mpg")
     assert shot["defaults"]["colour"] == "rct"
+    # the panel's menus: merge's own values, the defaults among them
+    assert {"mask", "colour", "blend"} <= shot["choices"].keys()
+    assert all(shot["defaults"][name] in values for name, values in shot["choices"].items())
 
 
 def test_preview_is_marked_and_follows_the_colour_mode(tclient, trained_workspace):
@@ -41,14 +43,14 @@ def test_preview_is_marked_and_follows_the_colour_mode(tclient, trained_workspac
     assert rct.shape == plate.shape == none.shape
     assert np.abs(rct - plate).mean() > 0.5  # the face and the SYNTHETIC PREVIEW label changed the frame
     assert np.abs(rct - none).max() > 20  # another colour transfer, another face
-    # exactly the frame of the trust path (consent check, watermark, SYNTHETIC PREVIEW label)
+    # exactly the frame of the CLI's trust path (consent check, watermark, SYNTHETIC PREVIEW label), with the
+    # model loaded as the CLI loads it: the studio's bf16 weights and scrubber frames change no pixel
+    from facedouble.merge.model import load_model
     from facedouble.merge.pipeline import MergeConfig
-    from facedouble.studio import tuning
     from facedouble.trust.render import render_preview
 
-    model = tuning.load_model(trained_workspace / Q["model"])
-    marked = render_preview(model, trained_workspace / Q["faceset"], 10, workspace=trained_workspace,
-                            config=MergeConfig(colour="rct"))
+    marked = render_preview(load_model(trained_workspace / Q["model"]), trained_workspace / Q["faceset"], 10,
+                            workspace=trained_workspace, config=MergeConfig(colour="rct"))
     assert np.array_equal(rct, marked)
     bad = tclient.get("/api/merge/preview", params={**Q, "frame": 10, "colour": "sepia"})
     assert bad.status_code == 400 and "sepia" in bad.json()["error"]
@@ -84,18 +86,11 @@ def test_keys_are_copied_forward_into_the_overrides_file(tclient, trained_worksp
     assert tclient.post("/api/merge/session", json=body).status_code == 403  # no CSRF token
 
 
-def test_render_job_output_passes_verify(tclient, trained_workspace):
-    session = {"faceset": Q["faceset"], "keys": [{"frame": 20, "settings": {"colour": "lct", "blur": 6}}], "ranges": []}
-    saved = tclient.post("/api/merge/session", json=session, headers=csrf(tclient)).json()
-    job = {"kind": "merge", **Q, "out": "renders/shot.mp4", "overrides": saved["overrides"],
-           "settings": {"colour": "lct"}}
-    r = tclient.post("/api/jobs", json=job, headers=csrf(tclient))
-    assert r.status_code == 200, r.text
-    record = JobRunner(trained_workspace).wait(r.json()["id"], timeout_s=240)
-    assert record["state"] == "done", tclient.get(f"/api/jobs/{record['id']}/log").text
+def test_render_job_output_passes_verify(tclient, rendered_shot):
+    record = rendered_shot  # a merge job started through /api/jobs with the saved overrides (conftest)
     assert "--overrides" in record["args"] and record["args"][record["args"].index("--colour") + 1] == "lct"
-    assert "renders/shot.mp4" in tclient.get("/api/verify/files").json()
-    report = tclient.get("/api/verify", params={"path": "renders/shot.mp4"}).json()
+    assert SHOT in tclient.get("/api/verify/files").json()
+    report = tclient.get("/api/verify", params={"path": SHOT}).json()
     assert report["verdict"] == "facedouble-render" and report["exit_code"] == 0, report["summary"]
     plain = tclient.get("/api/verify", params={"path": "clips/bbaf2n.mpg"}).json()
     assert plain["exit_code"] == 1 and plain["verdict"] == "no-provenance"

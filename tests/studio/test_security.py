@@ -133,3 +133,22 @@ def test_cli_refusal_is_one_line_and_exit_2(tmp_path, capsys):
     assert main(["studio", str(tmp_path), "--host", "0.0.0.0"]) == 2
     assert "token-file" in capsys.readouterr().err
     assert BASE.startswith("http://127.0.0.1")
+
+
+def test_training_on_an_unbound_faceset_is_refused_before_any_job(client, workspace):
+    # the CLI's trust rule in the UI: the consent gate runs on the request, nothing is queued
+    body = {"kind": "train", "src": "facesets/bbaf2n", "model": "models/m", "preset": "tiny"}
+    r = client.post("/api/jobs", json=body, headers=csrf(client))
+    assert r.status_code == 403 and "not bound to a consent record" in r.json()["error"]
+    assert client.get("/api/jobs").json() == [] and not (workspace / "models" / "m").exists()
+
+
+def test_the_merge_pipeline_refuses_an_unmarked_preview():
+    # the studio's previews are render_preview's (tests/studio/test_merge_tuning.py: the same pixels as the CLI's
+    # marked preview, a model without consent refused, the render job's output verified); below it, the
+    # pipeline itself renders nothing without the provenance hooks
+    from facedouble.errors import PolicyError
+    from facedouble.merge.pipeline import preview
+
+    with pytest.raises(PolicyError, match="marked"):
+        preview(object(), "x", 0, None)

@@ -51,10 +51,10 @@ def install_consent(monkeypatch: pytest.MonkeyPatch, grant: bool = True) -> list
             raise PolicyError(f"faceset {faceset_dir} is not bound to a consent record")
         return _Record()
 
+    import facedouble.trust  # noqa: F401  the real package: the seal and the pretraining rule use it for real
+
     module = types.ModuleType("facedouble.trust.consent")
     module.require_consent = require_consent  # type: ignore[attr-defined]
-    if "facedouble.trust" not in sys.modules:
-        monkeypatch.setitem(sys.modules, "facedouble.trust", types.ModuleType("facedouble.trust"))
     monkeypatch.setitem(sys.modules, "facedouble.trust.consent", module)
     return calls
 

@@ -109,7 +109,7 @@ KILLER = textwrap.dedent('''
     consent = types.ModuleType("facedouble.trust.consent")
     consent.require_consent = lambda faceset, workspace=None: types.SimpleNamespace(
         name="test-speaker", record_hash="ab" * 32)
-    sys.modules.setdefault("facedouble.trust", types.ModuleType("facedouble.trust"))
+    import facedouble.trust  # the real package: the consent seal is written into the checkpoint before it is published
     sys.modules["facedouble.trust.consent"] = consent
     import facedouble.nn.checkpoint as ck
     from facedouble.io.atomic import atomic_open

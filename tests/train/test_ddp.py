@@ -13,10 +13,10 @@ from facedouble.nn import checkpoint as ck
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_torchrun_two_processes_keep_identical_weights(face_dirs, tmp_path: Path) -> None:
+def test_torchrun_two_processes_keep_identical_weights(crowd_faceset, tmp_path: Path) -> None:
     model = tmp_path / "m"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(REPO / "tests" / "train" / "train_cli.py"), "train", "--src", str(face_dirs[0]), "--model",
+           str(REPO / "tests" / "train" / "train_cli.py"), "train", "--src", str(crowd_faceset), "--model",
            str(model), "--preset", "tiny", "--pretrain", "--max-iters", "3", "--batch-size", "2", "--workers", "0",
            "--threads", "1"]
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}

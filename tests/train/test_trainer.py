@@ -82,19 +82,19 @@ def test_model_shape_cannot_change_on_resume(trained_model: Path, face_dirs) -> 
         Trainer.create(trained_model, *face_dirs, "tiny", model_overrides={"ae_dims": 128})
 
 
-def test_pretrain_needs_no_dst_but_cannot_swap(face_dirs, tmp_path: Path, monkeypatch) -> None:
-    install_consent(monkeypatch, grant=False)  # pretraining does not ask
-    train_tiny(tmp_path / "m", face_dirs[0], None, iters=1, pretrain=True)
+def test_pretrain_needs_no_dst_but_cannot_swap(crowd_faceset, tmp_path: Path, monkeypatch) -> None:
+    install_consent(monkeypatch, grant=False)  # pretraining does not ask (on a faceset of many people)
+    train_tiny(tmp_path / "m", crowd_faceset, None, iters=1, pretrain=True)
     from facedouble.train.swapper import load_swapper
 
     with pytest.raises(PolicyError, match="pretrained"):
         load_swapper(tmp_path / "m")
 
 
-def test_ctrl_c_saves_before_exit(face_dirs, tmp_path: Path) -> None:
+def test_ctrl_c_saves_before_exit(crowd_faceset, tmp_path: Path) -> None:
     model = tmp_path / "m"
     log = tmp_path / "stderr.txt"
-    cmd = [sys.executable, str(REPO / "tests" / "train" / "train_cli.py"), "train", "--src", str(face_dirs[0]),
+    cmd = [sys.executable, str(REPO / "tests" / "train" / "train_cli.py"), "train", "--src", str(crowd_faceset),
            "--model", str(model), "--preset", "tiny", "--pretrain", "--batch-size", "2", "--workers", "0"]
     with open(log, "wb") as err:
         proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=err)

@@ -15,17 +15,20 @@ from facedouble.trust import consent
 
 
 @pytest.fixture
-def workspace(tmp_path):
+def workspace(tmp_path, grid_faceset):
+    """(workspace, release, faceset): a copy of a GRID speaker's faceset (identity embedding every 5th face),
+    which is also the records' reference (the release session)."""
     release = tmp_path / "release.pdf"
     release.write_bytes(b"%PDF-1.4 signed release of Jane Doe")
     faceset = tmp_path / "faceset"
-    faceset.mkdir()
+    shutil.copytree(grid_faceset("bbaf2n", size=64, face_type="full", embed_every=5), faceset)
     return tmp_path / "ws", release, faceset
 
 
 def test_add_bind_require_and_copy(workspace, tmp_path):
     ws, release, faceset = workspace
-    rec = consent.add_identity(ws, "jane-doe", release, scope="feature film X", expires="2099-12-31")
+    rec = consent.add_identity(ws, "jane-doe", release, scope="feature film X", expires="2099-12-31",
+                               reference=faceset)
     with pytest.raises(PolicyError, match="not bound"):
         consent.require_consent(faceset, ws)
     consent.bind_faceset(ws, "jane-doe", faceset)
@@ -41,7 +44,7 @@ def test_refusals(workspace, monkeypatch):
     ws, release, faceset = workspace
     with pytest.raises(PolicyError, match="no consent record"):
         consent.bind_faceset(ws, "nobody", faceset)
-    consent.add_identity(ws, "jane-doe", release)
+    consent.add_identity(ws, "jane-doe", release, reference=faceset)
     consent.bind_faceset(ws, "jane-doe", faceset)
     # record edited after binding (scope widened): the bound hash no longer matches
     path = ws / "identities" / "jane-doe.json"
@@ -59,7 +62,7 @@ def test_refusals(workspace, monkeypatch):
 
 def test_expired_record_refused(workspace):
     ws, release, faceset = workspace
-    rec = consent.add_identity(ws, "old", release, expires=dt.date.today().isoformat())
+    rec = consent.add_identity(ws, "old", release, expires=dt.date.today().isoformat(), reference=faceset)
     expired = consent.ConsentRecord(**(rec.to_dict() | {"expires": "2020-01-01"}))
     atomic_write_json(ws / "identities" / "old.json", expired.to_dict())
     atomic_write_json(faceset / consent.BINDING_FILE, {"version": 1, "identity": "old",
@@ -71,12 +74,16 @@ def test_expired_record_refused(workspace):
 def test_cli_identity_commands(workspace, capsys):
     ws, release, faceset = workspace
     assert run_cli(["identity", "add", "jane-doe", "--workspace", str(ws), "--release", str(release),
-                    "--scope", "film", "--expires", "2099-01-01", "--notes", "ok"]) == 0
-    assert run_cli(["identity", "add", "jane-doe", "--workspace", str(ws), "--release", str(release)]) == 2
+                    "--scope", "film", "--expires", "2099-01-01", "--notes", "ok", "--reference", str(faceset)]) == 0
+    assert run_cli(["identity", "add", "jane-doe", "--workspace", str(ws), "--release", str(release),
+                    "--reference", str(faceset)]) == 2
     assert run_cli(["identity", "list", "--workspace", str(ws)]) == 0
     assert run_cli(["identity", "show", "jane-doe", "--workspace", str(ws)]) == 0
     assert json.loads(capsys.readouterr().out.split("\n", 2)[-1])["scope"] == "film"
     assert run_cli(["identity", "bind", "jane-doe", str(faceset), "--workspace", str(ws)]) == 0
     assert run_cli(["identity", "bind", "ghost", str(faceset), "--workspace", str(ws)]) == 4
     assert run_cli(["identity", "add", "x", "--workspace", str(ws), "--release", str(release),
-                    "--expires", "not-a-date"]) == 3
+                    "--expires", "not-a-date", "--reference", str(faceset)]) == 3
+    with pytest.raises(SystemExit):  # a record the faces cannot be checked against is not made from the CLI
+        run_cli(["identity", "add", "y", "--workspace", str(ws), "--release", str(release)])
+    assert "--reference" in capsys.readouterr().err

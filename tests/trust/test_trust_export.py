@@ -1,4 +1,4 @@
-"""ONNX export refuses an unconsented model and carries consent + provenance; the training gate fails closed."""
+"""ONNX export refuses an unconsented model and carries consent + provenance; every trust gate fails closed."""
 
 from __future__ import annotations
 
@@ -58,3 +58,27 @@ def test_training_gate_fails_closed_when_trust_cannot_be_imported(tmp_path, monk
     monkeypatch.setitem(sys.modules, "facedouble.trust.consent", None)  # import raises ImportError
     with pytest.raises(PolicyError, match="training refused: the consent check cannot run"):
         check_consent(tmp_path, None)
+
+
+def test_pretrain_gate_fails_closed_when_trust_cannot_be_imported(tmp_path, monkeypatch):
+    from facedouble.train.pretrain import check_pretrain_faceset
+
+    monkeypatch.setitem(sys.modules, "facedouble.trust.person", None)
+    with pytest.raises(PolicyError, match="pretraining refused: the identity check cannot run"):
+        check_pretrain_faceset(tmp_path)
+
+
+@pytest.mark.parametrize("call", ["merge_render", "merge_preview"])
+def test_render_and_preview_fail_closed_when_trust_cannot_be_imported(call, tmp_path, monkeypatch):
+    """Without the trust module nothing is loaded or rendered (the CLI turns the ImportError into one line,
+    exit 70), never an unchecked render."""
+    from facedouble import api
+
+    model = _tiny_model(tmp_path / "m", CONSENT)
+    monkeypatch.setitem(sys.modules, "facedouble.trust.render", None)
+    with pytest.raises(ImportError):
+        if call == "merge_render":
+            api.merge_render(model, tmp_path / "faces", tmp_path / "out.mp4")
+        else:
+            api.merge_preview(model, tmp_path / "faces", 0)
+    assert not (tmp_path / "out.mp4").exists()

@@ -58,13 +58,22 @@ def test_threshold_separates_grid_same_and_cross_person(faces):
     assert same <= person.THRESHOLD < other, (same, other)
 
 
-def test_record_without_references_still_binds_and_malformed_ones_are_refused(tmp_path, faces):
+def test_record_without_references_is_refused_at_bind_and_train_and_malformed_ones_too(tmp_path, faces):
     release = tmp_path / "r.pdf"
     release.write_text("release\n")
-    consent.add_identity(tmp_path / "ws", "old", release)
+    consent.add_identity(tmp_path / "ws", "old", release)  # the API still makes one (a render-only record)
     target = tmp_path / "fs"
     shutil.copytree(faces[OTHER], target)
-    assert consent.bind_faceset(tmp_path / "ws", "old", target).reference_embeddings is None
+    with pytest.raises(PolicyError, match="holds no reference faces") as refused:
+        consent.bind_faceset(tmp_path / "ws", "old", target)
+    assert "\n" not in str(refused.value) and "--reference" in str(refused.value)  # one line, naming the fix
+    assert not (target / consent.BINDING_FILE).exists()
+    # a binding written by an older facedouble (which bound such records) is refused at training
+    record = consent.load_identity(tmp_path / "ws", "old")
+    (target / consent.BINDING_FILE).write_text(json.dumps({"version": 1, "identity": "old",
+                                                          "record_hash": record.record_hash}))
+    with pytest.raises(PolicyError, match="holds no reference faces"):
+        consent.require_consent(target, tmp_path / "ws")
     path = tmp_path / "ws" / "identities" / "old.json"
     data = json.loads(path.read_text())
     path.write_text(json.dumps(data | {"reference_embeddings": [[0.1, 0.2]]}))

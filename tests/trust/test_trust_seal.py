@@ -24,10 +24,9 @@ def _model(folder: Path, consent: dict | None, ws: Path, seed: int = 0) -> Path:
 
     cfg = ModelConfig(arch="df", opts="ud", resolution=64, ae_dims=32, e_dims=8, d_dims=8, d_mask_dims=4)
     torch.manual_seed(seed)
-    ckpt = ck.save_checkpoint(folder, build_model(cfg).state_dict(), {},
-                              {"model": to_dict(cfg), "train": {}, "iteration": 0, "consent": consent})
-    if consent:
-        seal_consent(ckpt, consent, ck.checkpoint_dir(folder)[1][ck.WEIGHTS], ws)
+    seal = (lambda ckpt, weights_sha256: seal_consent(ckpt, consent, weights_sha256, ws)) if consent else None
+    ck.save_checkpoint(folder, build_model(cfg).state_dict(), {},
+                       {"model": to_dict(cfg), "train": {}, "iteration": 0, "consent": consent}, before_publish=seal)
     return folder
 
 
@@ -127,4 +126,64 @@ def test_seal_model_seals_a_hand_built_checkpoint(ws, tmp_path):
     with pytest.raises(PolicyError, match="not sealed"):
         check_consent(load_swapper(model), workspace)
     seal_model(model, workspace)  # what the trainer does after a save: the key holder vouches for it
+    assert check_consent(load_swapper(model), workspace) == consents["jane"]
+
+
+class _Killed(BaseException):
+    """kill -9 at a chosen line of a save (nothing after it runs)."""
+
+
+@pytest.fixture()
+def trainer_jane(ws, tmp_path, monkeypatch, grid_faceset):
+    """A real Trainer on GRID faces (consent granted as jane's record: the gate is tested elsewhere)."""
+    from facedouble.train import trainer
+
+    workspace, consents = ws
+    monkeypatch.setattr(trainer, "check_consent", lambda src, w: dict(consents["jane"]))
+    faces = grid_faceset("bbaf2n", 64, "full")
+    t = trainer.Trainer.create(tmp_path / "m", faces, faces, "tiny", workspace=workspace,
+                               train_overrides={"batch_size": 2, "workers": 0, "max_iters": 1})
+    yield t, tmp_path / "m"
+    t.close()
+
+
+def test_a_kill_right_after_a_save_is_published_leaves_a_sealed_model(ws, trainer_jane, monkeypatch):
+    """The seal is written into the checkpoint before latest.json publishes it: a process killed right
+    after the publish (before anything else of the save) leaves a model that renders, with no extra save."""
+    from facedouble.train.swapper import load_swapper
+    from facedouble.trust.render import check_consent
+
+    workspace, consents = ws
+    t, model = trainer_jane
+    publish = ck.atomic_write_json
+
+    def publish_then_die(path, data):
+        publish(path, data)
+        if Path(path).name == ck.LATEST:
+            raise _Killed
+
+    monkeypatch.setattr(ck, "atomic_write_json", publish_then_die)
+    with pytest.raises(_Killed):
+        t.save()
+    assert check_consent(load_swapper(model), workspace) == consents["jane"]
+
+
+def test_a_kill_while_sealing_leaves_the_previous_sealed_checkpoint(ws, trainer_jane, monkeypatch):
+    from facedouble.train import trainer
+    from facedouble.train.swapper import load_swapper
+    from facedouble.trust.render import check_consent
+
+    workspace, consents = ws
+    t, model = trainer_jane
+    t.save()
+    first = ck.checkpoint_dir(model)[0]
+
+    def die(*args):
+        raise _Killed
+
+    monkeypatch.setattr(trainer, "seal_consent", die)
+    t.iteration += 1
+    with pytest.raises(_Killed):
+        t.save()
+    assert ck.checkpoint_dir(model)[0] == first  # the unsealed folder was never published
     assert check_consent(load_swapper(model), workspace) == consents["jane"]

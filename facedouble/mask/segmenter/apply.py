@@ -8,6 +8,7 @@ autocast where the hardware does bf16 natively, in batches.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import functools
 import hashlib
 import json
@@ -30,6 +31,7 @@ GENERIC = Path(__file__).resolve().parents[1] / "data" / "generic"
 EXPORT_CONFIG = "segmenter.json"
 EXPORT_WEIGHTS = "weights.safetensors"
 BATCH = 32
+WRITERS = 4  # threads encoding and writing the predicted masks (mostly waiting on fsync)
 
 
 def resolve(model: str | Path | None) -> Path:
@@ -159,28 +161,41 @@ def apply_model(faceset: str | Path, model: str | Path | None = None, batch: int
     if not paths:
         raise FacedoubleError(f"faceset {fs.folder} has no faces")
     net, cfg, model_id = cached_segmenter(model)
+
+    def store(p: Path, data: bytes, meta: Any, prob: np.ndarray) -> None:
+        if meta.size != cfg.resolution:
+            prob = cv2.resize(prob, (meta.size, meta.size), interpolation=cv2.INTER_AREA
+                              if meta.size < cfg.resolution else cv2.INTER_LINEAR)
+        meta.xseg = encode_mask(prob, model_id)
+        # only the metadata chunk changes: the face's pixels are not re-encoded
+        atomic_write_bytes(p, imagemeta.set_text(data, META_KEY, meta.to_json()))
+
     done, types = 0, set()
-    for group in _batches(paths, batch):
-        faces, items = [], []
-        for p in group:  # each file is read and its metadata parsed once
-            data = p.read_bytes()
-            meta = _meta_from_bytes(data, p)
-            bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-            if bgr is None:
-                raise InputError(f"{p}: image data is corrupt")
-            faces.append(to_resolution(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), cfg.resolution))
-            items.append((p, data, meta))
-            types.add(meta.face_type)
-        probs = predict(net, np.stack(faces), batch=batch)
-        for (p, data, meta), prob in zip(items, probs, strict=True):
-            if meta.size != cfg.resolution:
-                prob = cv2.resize(prob, (meta.size, meta.size), interpolation=cv2.INTER_AREA
-                                  if meta.size < cfg.resolution else cv2.INTER_LINEAR)
-            meta.xseg = encode_mask(prob, model_id)
-            # only the metadata chunk changes: the face's pixels are not re-encoded
-            atomic_write_bytes(p, imagemeta.set_text(data, META_KEY, meta.to_json()))
-        done += len(group)
-        report(progress, Progress("mask apply", done, len(paths), "face"))
+    # The PNG encode and the atomic write (an fsync per face) of one batch run on threads while the next
+    # batch is read and predicted: they wait on the disk, not the CPU.
+    with cf.ThreadPoolExecutor(WRITERS) as pool:
+        writing: list[cf.Future] = []
+        for group in _batches(paths, batch):
+            faces, items = [], []
+            for p in group:  # each file is read and its metadata parsed once
+                data = p.read_bytes()
+                meta = _meta_from_bytes(data, p)
+                bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+                if bgr is None:
+                    raise InputError(f"{p}: image data is corrupt")
+                faces.append(to_resolution(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), cfg.resolution))
+                items.append((p, data, meta))
+                types.add(meta.face_type)
+            probs = predict(net, np.stack(faces), batch=batch)
+            for f in writing:  # the previous batch is on disk before this one's writes queue up
+                f.result()
+            if writing:
+                report(progress, Progress("mask apply", done, len(paths), "face"))
+            writing = [pool.submit(store, *item, prob) for item, prob in zip(items, probs, strict=True)]
+            done += len(group)
+        for f in writing:
+            f.result()
+    report(progress, Progress("mask apply", done, len(paths), "face"))
     if types - {cfg.face_type}:  # still usable (trained with ±20 % scale jitter), but say so
         log.warning("faceset face type %s, the segmenter was trained on %s faces", ", ".join(sorted(types)),
                     cfg.face_type)

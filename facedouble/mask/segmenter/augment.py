@@ -1,8 +1,9 @@
 """Training samples for the segmenter: labelled faces, strongly augmented.
 
 Each sample: a random affine (rotation, scale, shift) and DFL's smooth random warp applied to the image
-and its label mask alike, a random flip, colour jitter (hue, saturation, brightness, contrast, grey),
-blur (Gaussian or motion) and noise; and with some probability an occluder pasted on: the excluded
+and its label mask alike, a random flip, colour jitter (hue, saturation, brightness, contrast, grey), a
+strong tone change (gamma, warm or cool light: skin darker than the footage's), blur (Gaussian or motion)
+and noise, a synthetic beard or shadow that stays face; and with some probability an occluder pasted on: the excluded
 region (a hand, glasses) cut from another labelled face, moved, turned and scaled, which is then
 excluded from this face's mask too. Every batch is a pure function of (seed, iteration), so resumed
 training sees exactly the batches an uninterrupted run would have seen.
@@ -29,6 +30,9 @@ class SegAugment:
     warp: float = 0.7  # probability of the random grid warp
     flip: float = 0.5
     colour: float = 1.0  # strength of HSV / contrast jitter
+    # Off by default (the shipped model's recipe); measured in short runs without a clear gain (README: Masks):
+    tone: float = 0.0  # probability of a strong tone change: gamma and per-channel gains (dark skin, warm light)
+    shade: float = 0.0  # probability of a synthetic beard, moustache or shadow that stays face
     grey: float = 0.05  # probability of a grey-scale sample
     blur: float = 0.3  # probability of a Gaussian or motion blur
     noise: float = 0.3  # probability of sensor-like noise
@@ -97,6 +101,64 @@ def _colour(rng: np.random.Generator, img: np.ndarray, aug: SegAugment) -> np.nd
     return np.clip(out, 0, 1).astype(np.float32)
 
 
+def _tone(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
+    """Gamma and per-channel gains: darker or lighter skin, tungsten-orange or cool light (the footage has little)."""
+    out = np.power(np.clip(img, 0, 1), rng.uniform(0.7, 2.8))
+    if rng.random() < 0.7:  # warm
+        gains = np.array([rng.uniform(0.95, 1.25), rng.uniform(0.8, 1.05), rng.uniform(0.5, 0.95)], np.float32)
+    else:  # cool
+        gains = np.array([rng.uniform(0.7, 1.0), rng.uniform(0.9, 1.05), rng.uniform(1.0, 1.3)], np.float32)
+    return (out * gains).astype(np.float32)
+
+
+MOUTH = (0.5, 0.675)  # mouth centre of a full-type aligned face, fraction of the side (face.align's template)
+
+
+def _shade(rng: np.random.Generator, img: np.ndarray, msk: np.ndarray) -> None:
+    """Darken a soft-edged, hair-textured region of the face that the label keeps: a beard, a moustache, a shadow.
+
+    Facial hair and shadows are face, not occluders: without this the segmenter, which sees pasted patches of
+    foreign texture marked as occluders and no bearded face in the footage, cuts a moustache or a beard out of
+    the face. Mostly beard-shaped (moustache, goatee or both, around the mouth, reaching the chin), else a
+    random blob anywhere on the face. In place."""
+    size = img.shape[0]
+    alpha = np.zeros((size, size), np.float32)
+    if rng.random() < 0.7:
+        cx, cy = (np.array(MOUTH) + rng.uniform(-0.03, 0.03, 2)) * size
+        kind = rng.integers(3)  # 0 moustache, 1 goatee / beard, 2 both
+        if kind != 1:
+            axes = (int(rng.uniform(0.1, 0.2) * size), int(rng.uniform(0.02, 0.05) * size))
+            cv2.ellipse(alpha, (int(cx), int(cy - rng.uniform(0.04, 0.07) * size)), axes, 0, 0, 360, 1.0, -1)
+        if kind != 0:
+            axes = (int(rng.uniform(0.08, 0.3) * size), int(rng.uniform(0.1, 0.25) * size))
+            cv2.ellipse(alpha, (int(cx), int(cy + rng.uniform(0.03, 0.15) * size)), axes, 0, 0, 360, 1.0, -1)
+            alpha *= msk > 0.5  # a beard ends where the face outline does (the label's chin)
+        if rng.random() < (0.5 if kind == 0 else 0.8):  # the lips mostly stay bare
+            axes = (int(rng.uniform(0.08, 0.13) * size), int(rng.uniform(0.02, 0.04) * size))
+            cv2.ellipse(alpha, (int(cx), int(cy)), axes, 0, 0, 360, 0.0, -1)
+    else:
+        w, h = rng.uniform(0.15, 0.5) * size, rng.uniform(0.08, 0.35) * size
+        centre = rng.uniform(0.25, 0.75, 2) * size
+        pts = (rng.uniform(-0.5, 0.5, (int(rng.integers(5, 10)), 2)) * (w, h) + centre).astype(np.float32)
+        cv2.fillConvexPoly(alpha, np.round(cv2.convexHull(pts)).astype(np.int32), 1.0)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), rng.uniform(1.0, 4.0) * size / 256)
+    # hair: noise streaked along a random direction, so the region is textured, not a flat shadow
+    streak = rng.uniform(1.5, 4.0) * size / 256
+    hair = cv2.GaussianBlur(rng.normal(0, 1, (size, size)).astype(np.float32), (0, 0),
+                            sigmaX=0.6, sigmaY=streak) if rng.random() < 0.5 else \
+        cv2.GaussianBlur(rng.normal(0, 1, (size, size)).astype(np.float32), (0, 0), sigmaX=streak, sigmaY=0.6)
+    hair /= max(float(hair.std()), 1e-6)
+    if rng.random() < 0.6:  # hair of its own colour (black, brown, grey), not darker skin
+        base = rng.uniform(0.03, 0.3) * np.array([1.0, rng.uniform(0.75, 1.0), rng.uniform(0.55, 1.0)], np.float32)
+        hair_rgb = base * np.clip(1 + rng.uniform(0.2, 0.6) * hair, 0.2, 3.0)[..., None]
+        a = alpha[..., None] * rng.uniform(0.7, 1.0)
+        img *= 1 - a
+        img += a * hair_rgb
+    else:  # a shadow or stubble: the skin darkened
+        dark = np.clip(rng.uniform(0.1, 0.5) * (1 + rng.uniform(0.0, 0.5) * hair), 0.02, 1.0)
+        img *= (1 - alpha * (1 - dark))[..., None]
+
+
 def _degrade(rng: np.random.Generator, img: np.ndarray, aug: SegAugment) -> np.ndarray:
     size = img.shape[0]
     if rng.random() < aug.blur:
@@ -134,6 +196,8 @@ def make_sample(rng: np.random.Generator, image: np.ndarray, mask: np.ndarray, o
     size = image.shape[0]
     img = image.astype(np.float32) / 255.0
     msk = mask.astype(np.float32) / 255.0
+    if aug.shade > 0 and rng.random() < aug.shade:  # no draw when off: the older recipe's batches stay
+        _shade(rng, img, msk)
     if occluders and rng.random() < aug.occluder:
         _paste(rng, img, msk, occluders[int(rng.integers(len(occluders)))])
     if other is not None and rng.random() < aug.patch:
@@ -147,7 +211,10 @@ def make_sample(rng: np.random.Generator, image: np.ndarray, mask: np.ndarray, o
     msk = cv2.warpAffine(msk, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     if rng.random() < aug.flip:
         img, msk = img[:, ::-1], msk[:, ::-1]
-    img = _degrade(rng, _colour(rng, np.ascontiguousarray(img), aug), aug)
+    img = np.ascontiguousarray(img)
+    if aug.tone > 0 and rng.random() < aug.tone:
+        img = _tone(rng, img)
+    img = _degrade(rng, _colour(rng, img, aug), aug)
     return img, np.ascontiguousarray(msk)
 
 

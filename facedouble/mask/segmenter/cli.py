@@ -26,6 +26,10 @@ def register_segmenter(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--preview-every-min", type=float, default=5.0)
     t.add_argument("--threads", type=int, help="torch threads (default: all cores)")
     t.add_argument("--workers", type=int, default=1, help="batch-preparing threads")
+    t.add_argument("--tone", type=float, default=0.0,
+                   help="share of samples with a strong tone change (darker skin, warm or cool light)")
+    t.add_argument("--shade", type=float, default=0.0,
+                   help="share of samples with a synthetic beard, moustache or shadow (kept as face)")
     t.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                    help="bf16 autocast (default: where the hardware does bf16 natively)")
     t.add_argument("--no-progress", action="store_true")
@@ -59,7 +63,7 @@ def run_train(args: argparse.Namespace) -> int:
     cfg = SegTrainConfig(batch_size=args.batch_size, lr=args.lr, seed=args.seed, max_iters=args.max_iters,
                          lr_iters=args.lr_iters, max_minutes=args.max_minutes, save_every_min=args.save_every_min,
                          preview_every_min=args.preview_every_min, bf16=args.bf16, threads=args.threads,
-                         workers=args.workers)
+                         workers=args.workers, tone=args.tone, shade=args.shade)
     trainer = SegTrainer(args.model, args.faceset, cfg, resolution=args.resolution, init=args.init,
                          progress=_bars(args.no_progress))
     summary = trainer.run()

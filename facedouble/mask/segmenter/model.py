@@ -26,10 +26,14 @@ class SegmenterConfig:
     resolution: int = 256
     face_type: str = "full"
     widths: tuple[int, ...] = (16, 32, 48, 64, 96)  # encoder stages at 1/2 .. 1/32 of the side
+    # input normalisation: "fixed" (a constant mean and scale) or "image" (each image's own channel means
+    # and contrast: a colour cast or dim light reaches the network already undone)
+    norm: str = "fixed"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
-        return {"resolution": self.resolution, "face_type": self.face_type, "widths": list(self.widths)}
+        return {"resolution": self.resolution, "face_type": self.face_type, "widths": list(self.widths),
+                "norm": self.norm}
 
     @classmethod
     def from_dict(cls, raw: Any) -> SegmenterConfig:
@@ -44,7 +48,10 @@ class SegmenterConfig:
             raise InputError("segmenter widths must be 5 integers in 4..512")
         if not isinstance(ft, str):
             raise InputError("segmenter face_type must be a string")
-        return cls(resolution=res, face_type=ft, widths=tuple(widths))
+        norm = raw.get("norm", "fixed")  # models saved before the option had the fixed one
+        if norm not in ("fixed", "image"):
+            raise InputError(f"segmenter norm {norm!r} must be fixed or image")
+        return cls(resolution=res, face_type=ft, widths=tuple(widths), norm=norm)
 
 
 def _block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -69,7 +76,11 @@ class Segmenter(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits at full resolution."""
         size = x.shape[-2:]
-        h = (x - self.mean) * 4.0
+        if self.cfg.norm == "image":
+            h = x - x.mean((2, 3), keepdim=True)
+            h = h / (h.square().mean((1, 2, 3), keepdim=True).sqrt() + 0.02)
+        else:
+            h = (x - self.mean) * 4.0
         skips = []
         for stage in self.down:
             h = stage(h)

@@ -52,6 +52,8 @@ class SegTrainConfig:
     bf16: bool | None = None  # None = where native
     threads: int | None = None
     workers: int = 1  # batch-preparing threads (OpenCV releases the GIL)
+    tone: float = 0.0  # share of samples with a strong tone change (augment.SegAugment.tone)
+    shade: float = 0.0  # share of samples with a synthetic beard or shadow that stays face (SegAugment.shade)
 
 
 class LabelledFaces:
@@ -124,6 +126,8 @@ class SegTrainer:
             raise FacedoubleError("mask train needs at least one --faceset with labelled faces")
         if cfg.batch_size < 1 or cfg.lr <= 0:
             raise FacedoubleError("--batch-size must be >= 1 and --lr > 0")
+        if not (0.0 <= cfg.tone <= 1.0 and 0.0 <= cfg.shade <= 1.0):
+            raise FacedoubleError("--tone and --shade are shares of the samples, 0..1")
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.lock = ModelLock(self.model_dir)
@@ -167,7 +171,7 @@ class SegTrainer:
             self.iteration = int(ckpt.state["iteration"])
         elif init is not None:
             self.model.load_state_dict(base.state_dict())
-        self.aug = SegAugment()
+        self.aug = SegAugment(tone=cfg.tone, shade=cfg.shade)
         self.pool = cf.ThreadPoolExecutor(cfg.workers) if cfg.workers > 0 else None
         self.pending: dict[int, cf.Future] = {}
 
@@ -210,7 +214,8 @@ class SegTrainer:
         """Checkpoint + preview."""
         state = {"kind": KIND, "config": self.mcfg.to_dict(), "iteration": self.iteration, "seed": self.seed,
                  "batch_size": self.cfg.batch_size, "lr": self.cfg.lr, "faces": len(self.data),
-                 "occluders": len(self.data.occluders), "bf16": self.bf16}
+                 "occluders": len(self.data.occluders), "bf16": self.bf16, "tone": self.cfg.tone,
+                 "shade": self.cfg.shade}
         save_checkpoint(self.model_dir, self.model.state_dict(), {"adam": self.opt.state_dict()}, state)
         self.write_preview()
 

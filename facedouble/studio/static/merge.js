@@ -12,29 +12,40 @@ const FIELDS = {
   blend: ["alpha", "poisson"],
   erode: [-20, 20, 0.5], blur: [0, 30, 0.5], sharpen: [0, 3, 0.1], scale: [0.8, 1.2, 0.01],
 };
+// ranges of settings shown when the shot's defaults have them; the menus' values come from the server
+// (shot.choices: merge's registries) and any other setting it lists gets a plain field, so the panel always
+// offers every per-frame setting merge reads
+const OPTIONAL = { edge_match: [0, 50, 1] };
 let model = params.get("model"), faceset = params.get("faceset"), shot = null, keys = [], ranges = [];
 let timer = null, seq = 0;
 
-function buildPanel() {
+function buildPanel(defaults, choices) {
+  for (const [name, values] of Object.entries(choices || {})) FIELDS[name] = values;
+  for (const [name, value] of Object.entries(defaults)) {
+    if (!(name in FIELDS)) FIELDS[name] = OPTIONAL[name] || (typeof value === "number" ? [null, null, "any"] : "text");
+  }
+  for (const name of Object.keys(FIELDS)) if (!(name in defaults)) delete FIELDS[name];  // not in this merge
   const box = $("settings");
   for (const [name, spec] of Object.entries(FIELDS)) {
     let input;
-    if (typeof spec[0] === "string") {
+    if (spec === "text") {
+      input = el("input", { id: "s_" + name, type: "text", class: "n" });
+    } else if (typeof spec[0] === "string") {
       input = el("select", { id: "s_" + name });
       for (const v of spec) input.append(new Option(v, v));
     } else {
-      input = el("input", { id: "s_" + name, type: "number", min: String(spec[0]), max: String(spec[1]),
-        step: String(spec[2]), class: "n" });
+      input = el("input", { id: "s_" + name, type: "number", step: String(spec[2]), class: "n" });
+      if (spec[0] !== null) { input.min = String(spec[0]); input.max = String(spec[1]); }
     }
     input.addEventListener("change", schedule);
-    box.append(el("label", {}, name + " ", input));
+    box.append(el("label", {}, name.replaceAll("_", " ") + " ", input));
   }
 }
 function panel() {
   const out = {};
   for (const [name, spec] of Object.entries(FIELDS)) {
     const v = $("s_" + name).value;
-    out[name] = typeof spec[0] === "string" ? v : Number(v);
+    out[name] = spec === "text" || typeof spec[0] === "string" ? v : Number(v);
   }
   return out;
 }
@@ -144,7 +155,6 @@ document.addEventListener("keydown", (ev) => {
 });
 
 async function init() {
-  buildPanel();
   const ws = await getJSON("/api/workspace");
   for (const m of ws.model_dirs) $("model").append(new Option(m, m));
   for (const f of ws.facesets) $("faceset").append(new Option(f.path, f.path));
@@ -156,6 +166,7 @@ async function init() {
     location.href = "/merge?" + new URLSearchParams({ model: $("model").value, faceset: $("faceset").value });
   });
   shot = await getJSON("/api/merge/shot?" + new URLSearchParams({ model, faceset }));
+  buildPanel(shot.defaults, shot.choices);
   slider.max = String(shot.frames - 1);
   const session = await getJSON("/api/merge/session?" + new URLSearchParams({ faceset }));
   keys = session.keys || []; ranges = session.ranges || [];

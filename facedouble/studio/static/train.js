@@ -63,7 +63,8 @@ async function refresh() {
     c.stop.disabled = !running;
     c.resume.disabled = running;
     const live = s.live ? `iter ${s.live.iteration}, ${s.live.samples_per_s} samples/s, save in ${s.live.save_in}` : "";
-    c.text.textContent = `${job ? job.state : "idle"}; checkpoint at iteration ${s.checkpoint_iteration ?? "-"}; ${live}`;
+    c.text.textContent = [job ? job.state : "idle", `checkpoint at iteration ${s.checkpoint_iteration ?? "-"}`, live]
+      .filter(Boolean).join("; ");
     c.prog.replaceChildren(...(running ? [progressCell(job)] : []));
     if (s.preview && s.preview_mtime !== c.mtime) {
       c.mtime = s.preview_mtime;

@@ -211,8 +211,9 @@ class Campaign:
 
 
 def fuzz(name: str, seconds: float, seed: int = 0, worker: Worker | None = None,
-         max_execs: int | None = None) -> Campaign:
-    """Run the seeds, then mutate for `seconds`; returns the campaign's figures and findings."""
+         max_execs: int | None = None, min_execs: int = 0) -> Campaign:
+    """Run the seeds, then mutate for `seconds` (and at least until `min_execs` inputs ran, so a short run on a
+    busy machine still fuzzes); returns the campaign's figures and findings."""
     from tests.reliability.fuzz.harness import TIME_LIMIT, TOKENS, seeds
 
     own = worker is None
@@ -242,7 +243,8 @@ def fuzz(name: str, seconds: float, seed: int = 0, worker: Worker | None = None,
     try:
         for data in corpus:
             one(data)
-        while time.perf_counter() - t0 < seconds and (max_execs is None or camp.executions < max_execs):
+        while (time.perf_counter() - t0 < seconds or camp.executions < min_execs) and \
+                (max_execs is None or camp.executions < max_execs):
             parent = rng.choice(corpus)
             child = mutate(parent, rng, corpus, tokens)
             res = one(child)
