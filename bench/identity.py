@@ -41,8 +41,8 @@ def embeddings(work: Path) -> dict[str, np.ndarray]:
 
 def clusters(parts: list[np.ndarray]) -> list[int]:
     """Cluster sizes of 64 faces spread evenly over the concatenated parts, as the pretraining rule samples."""
+    from facedouble.consent.person import THRESHOLD
     from facedouble.train.pretrain import identity_clusters
-    from facedouble.trust.person import THRESHOLD
 
     faces = np.concatenate(parts)
     return identity_clusters(faces[np.linspace(0, len(faces) - 1, 64).round().astype(int)], THRESHOLD)

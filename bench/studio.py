@@ -51,10 +51,10 @@ def consented_model(ws: Path, preset_name: str) -> Path:
     import torch
 
     from facedouble.config import to_dict
+    from facedouble.consent.records import add_identity
     from facedouble.nn import checkpoint as ck
     from facedouble.train.models.presets import build_model, preset
     from facedouble.train.trainer import seal_consent
-    from facedouble.trust.consent import add_identity
 
     release = ws / "release.txt"
     release.write_text("bench release\n")

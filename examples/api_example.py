@@ -65,7 +65,7 @@ def run(grid: Path, out: Path, iterations: int = 3, progress: Any = None) -> dic
 
 
 def _identities(workspace: Path) -> list:
-    from facedouble.trust.consent import list_identities
+    from facedouble.consent.records import list_identities
 
     return list_identities(workspace) if (workspace / "identities").exists() else []
 

@@ -76,7 +76,7 @@ def _config(cls: type, config: Any, settings: dict[str, Any]) -> Any:
 
 def workspace_path(workspace: PathLike | None) -> Path:
     """The workspace folder: the given one, else $FACEDOUBLE_WORKSPACE, else ./facedouble-workspace."""
-    from facedouble.trust.consent import default_workspace
+    from facedouble.consent.records import default_workspace
 
     return Path(workspace) if workspace is not None else default_workspace()
 
@@ -146,8 +146,8 @@ def identity_add(workspace: PathLike | None, name: str, release: PathLike, *, sc
     """Record a performer's signed release (its SHA-256) as consent record `name`; returns the record.
 
     `reference`: faces of the person who signed (faceset, clip, image or folder); without them no faceset can
-    be bound to the record (facedouble.trust.person)."""
-    from facedouble.trust import consent
+    be bound to the record (facedouble.consent.person)."""
+    from facedouble.consent import records as consent
 
     return consent.add_identity(workspace_path(workspace), name, Path(release), scope=scope, expires=expires,
                                 notes=notes, reference=Path(reference) if reference is not None else None)
@@ -155,7 +155,7 @@ def identity_add(workspace: PathLike | None, name: str, release: PathLike, *, sc
 
 def identity_bind(workspace: PathLike | None, name: str, faceset: PathLike) -> Any:
     """Bind a faceset folder to consent record `name` (training on it needs this)."""
-    from facedouble.trust import consent
+    from facedouble.consent import records as consent
 
     return consent.bind_faceset(workspace_path(workspace), name, Path(faceset))
 
@@ -476,7 +476,7 @@ def merge_concat(out: PathLike, *, workspace: PathLike | None = None, cert: Path
     state = json.loads(plan_file.read_text(encoding="utf-8")) if plan_file.exists() else None
     marks = None
     if state:  # the shards were rendered earlier: consent withdrawn since then stops the join too
-        from facedouble.trust.consent import check_model_consent
+        from facedouble.consent.records import check_model_consent
 
         check_model_consent(state.get("consent"), Path(workspace) if workspace else None)
         marks = _provenance(workspace, cert, key, label, state["model_hash"], Path(state["clip"]),

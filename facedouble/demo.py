@@ -42,13 +42,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the demo and print where the results are."""
     from facedouble.config import to_dict
+    from facedouble.consent import records as consent
     from facedouble.merge import pipeline
     from facedouble.nn.checkpoint import has_checkpoint
     from facedouble.report.build import ReportConfig, build_report
     from facedouble.report.html import write_report
     from facedouble.train.swapper import load_swapper
     from facedouble.train.trainer import Trainer
-    from facedouble.trust import consent
     from facedouble.trust.c2pa_sign import init_test_ca
     from facedouble.trust.render import CERTS_DIR, RenderProvenance, find_signer
     from facedouble.trust.verify import verify_file

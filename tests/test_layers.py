@@ -4,22 +4,21 @@ Floors, lowest first (a module may import its own floor's group and any lower fl
 
     base        errors, log, runtime, progress, config, io/
     shared      face/ (geometry), colour/ (colour transfer), nn/ (checkpoints, precision)
-    faceset     faceset/, beside trust's low policies (the content guard, the workspace keys); the two
-                do not import each other
+    faceset     faceset/, beside policy/ (trust's low policies: the content guard, the workspace keys); the
+                two do not import each other
     extract     extract/
     mask        mask/
-    consent     trust's consent gate (consent records, the person check, the model's consent seal): below
-                train, which calls it; above extract, whose identity model the person check uses
+    consent     consent/, the consent gate (consent records, the person check, the model's consent seal):
+                below train, which calls it; above extract, whose identity model the person check uses
     train       train/
     merge       merge/
-    provenance  the rest of trust, its marks (watermark, label, record, C2PA, verify, render): they plug
-                into merge's hooks
+    provenance  trust/, the marks (watermark, label, record, C2PA, verify, render): they plug into merge's hooks
     report      report/
     api         api.py: what the CLI and the studio call
     top         studio/, farm/, demo.py
 
-Every `cli.py` (and facedouble/cli.py, __main__.py) stands on top of everything: it may import anything,
-and no other module may import it. Lazy imports inside functions count the same as top-level ones.
+The command line (facedouble/cli/, and __main__.py) stands on top of everything: it may import anything, and no
+other module may import it. Lazy imports inside functions count the same as top-level ones.
 """
 
 from __future__ import annotations
@@ -35,13 +34,13 @@ FLOORS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
                  "facedouble.progress", "facedouble.config", "facedouble.io")),
     (1, "shared", ("facedouble.face", "facedouble.colour", "facedouble.nn")),
     (2, "faceset", ("facedouble.faceset",)),
-    (2, "policy", ("facedouble.trust.guard", "facedouble.trust.keys")),
+    (2, "policy", ("facedouble.policy",)),
     (3, "extract", ("facedouble.extract",)),
     (4, "mask", ("facedouble.mask",)),
-    (5, "consent", ("facedouble.trust.consent", "facedouble.trust.seal", "facedouble.trust.person")),
+    (5, "consent", ("facedouble.consent",)),
     (6, "train", ("facedouble.train",)),
     (7, "merge", ("facedouble.merge",)),
-    (8, "provenance", ("facedouble.trust",)),  # the rest of trust
+    (8, "provenance", ("facedouble.trust",)),
     (9, "report", ("facedouble.report",)),
     (10, "api", ("facedouble.api",)),
     (11, "top", ("facedouble.studio", "facedouble.farm", "facedouble.demo")),
@@ -49,8 +48,8 @@ FLOORS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
 
 
 def is_cli(module: str) -> bool:
-    """Command-line modules (every cli.py, facedouble/cli.py, __main__.py): the top of the house."""
-    return module.rsplit(".", 1)[-1] in ("cli", "__main__")
+    """Command-line modules (facedouble/cli/ and __main__.py): the top of the house."""
+    return module == "facedouble.cli" or module.startswith("facedouble.cli.") or module.endswith(".__main__")
 
 
 def module_name(path: Path) -> str:
@@ -152,4 +151,4 @@ def test_the_walker_sees_lazy_imports_and_names_what_they_take(tmp_path: Path) -
         (2, "facedouble.merge.masks", ""), (3, "facedouble.train.data", ""),
         (4, "facedouble.errors", "InputError, PolicyError")]
     assert floor_of("facedouble.merge.masks") > floor_of("facedouble.faceset.meta")
-    assert is_cli("facedouble.train.cli") and is_cli("facedouble.cli") and not is_cli("facedouble.api")
+    assert is_cli("facedouble.cli.train") and is_cli("facedouble.cli") and not is_cli("facedouble.api")

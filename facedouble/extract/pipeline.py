@@ -44,7 +44,7 @@ from facedouble.io.atomic import atomic_write_json, remove_temps
 from facedouble.io.lock import OutputLock
 from facedouble.io.video import Frame, FrameSource, open_source
 from facedouble.log import get_logger
-from facedouble.trust.guard import StreamGuard
+from facedouble.policy.guard import StreamGuard
 
 log = get_logger(__name__)
 REPORT_FILE = "extract-report.json"

@@ -28,7 +28,7 @@ READABLE_VERSIONS = (1, 2)  # v1 = v2 without labels
 META_KEY = "facedouble.face"
 MAX_META_BYTES = 2_000_000
 # Fields older files carry and this build ignores: `identity` (always null; a faceset's consent binding is
-# the binding file of facedouble.trust.consent, not a field of each face).
+# the binding file of facedouble.consent.records, not a field of each face).
 RETIRED_FIELDS = frozenset({"identity"})
 
 

@@ -82,7 +82,7 @@ def build(workspace: Path, body: dict[str, Any]) -> tuple[str, list[str], dict[s
         args += _opt_flags(options, TRAIN_OPTIONS)
         # the CLI's consent gate, before the job is queued: an unbound (or expired, withdrawn, other person's)
         # src faceset is refused here with the gate's own message (PolicyError, 403); `train` checks it again
-        from facedouble.trust.consent import require_consent
+        from facedouble.consent.records import require_consent
 
         require_consent(src, workspace)
         meta = {"model": relative(workspace, model), "max_iters": options.get("max_iters") or None}

@@ -4,7 +4,7 @@ Pretraining needs no consent (a pretrained model cannot swap until it is trained
 which makes it the way to launder an identity: pretrain on person X alone, then train one iteration on Y's
 consented faceset, and a model of X carries Y's consent. So a pretrain faceset is checked first:
 up to SAMPLE_FACES faces, spread over the faceset, are embedded (dlib's descriptor, as consent uses) and
-clustered greedily with the same-person threshold of `facedouble.trust.person` (0.5). A cluster holding at
+clustered greedily with the same-person threshold of `facedouble.consent.person` (0.5). A cluster holding at
 least MIN_CLUSTER_SHARE of the sample counts as one identity. The faceset is accepted when it shows at
 least MIN_IDENTITIES identities and no identity holds more than MAX_IDENTITY_SHARE of the sample.
 
@@ -103,7 +103,7 @@ def check_pretrain_faceset(faceset_dir: str | Path) -> tuple[int, float]:
     """(identities, largest share) of a pretrain faceset, or a one-line PolicyError if it shows too few
     people or one person too often. Fails closed: without the trust module's threshold nothing is pretrained."""
     try:
-        from facedouble.trust.person import THRESHOLD
+        from facedouble.consent.person import THRESHOLD
     except ImportError as exc:
         raise PolicyError(f"pretraining refused: the identity check cannot run ({exc}); reinstall facedouble "
                           "with its trust module") from None

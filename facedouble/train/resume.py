@@ -26,7 +26,7 @@ def check_consent(src_faceset: Path, workspace: Path | None) -> dict[str, Any]:
     be imported (a broken or stripped install), training is refused, never run unbound.
     """
     try:
-        from facedouble.trust.consent import require_consent
+        from facedouble.consent.records import require_consent
     except ImportError as exc:
         raise PolicyError(f"training refused: the consent check cannot run ({exc}); reinstall facedouble "
                           "with its trust module") from None
@@ -35,10 +35,10 @@ def check_consent(src_faceset: Path, workspace: Path | None) -> dict[str, Any]:
 
 
 def seal_consent(checkpoint: Path, consent: dict[str, Any], weights_sha256: str, workspace: Path | None) -> None:
-    """Seal a checkpoint folder's consent with the workspace key (facedouble.trust.seal) before the folder is
+    """Seal a checkpoint folder's consent with the workspace key (facedouble.consent.seal) before the folder is
     published; fails closed."""
     try:
-        from facedouble.trust.seal import write_seal
+        from facedouble.consent.seal import write_seal
     except ImportError as exc:
         raise PolicyError(f"training refused: the consent seal cannot be written ({exc}); reinstall facedouble "
                           "with its trust module") from None

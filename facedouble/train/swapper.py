@@ -42,7 +42,7 @@ class Swapper:
     device: str = "cpu"
     bf16: bool = False
     winograd: int = 0
-    # the checkpoint's consent seal (facedouble.trust.seal); "" when it has none. None: not loaded from
+    # the checkpoint's consent seal (facedouble.consent.seal); "" when it has none. None: not loaded from
     # a checkpoint (in-memory test stand-ins). Renders and previews verify it against the workspace key.
     consent_seal: str | None = None
 
@@ -109,7 +109,7 @@ def load_swapper(model_dir: str | Path, device: str = "cpu", batch_size: int = 1
 def _consent_seal(model_dir: str | Path) -> str:
     """The newest checkpoint's consent seal, "" if it has none (then every render refuses the model)."""
     try:
-        from facedouble.trust.seal import read_seal
+        from facedouble.consent.seal import read_seal
     except ImportError:
         return ""  # fail closed: without the trust package the seal cannot be read, so it counts as missing
     return read_seal(ck.checkpoint_dir(model_dir)[0]) or ""

@@ -290,7 +290,7 @@ def init_test_ca(folder: Path, common_name: str = "facedouble test signer",
         return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                  serialization.NoEncryption())
 
-    from facedouble.trust.keys import write_private
+    from facedouble.policy.keys import write_private
 
     pem = serialization.Encoding.PEM
     for private in (folder / "signer.key", root_dir / "root.key"):

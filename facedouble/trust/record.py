@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from facedouble import __version__
+from facedouble.consent.records import ConsentRecord
 from facedouble.errors import InputError
 from facedouble.io import imagemeta
 from facedouble.io.atomic import atomic_write_bytes, atomic_write_json
 from facedouble.io.digest import sha256_file
-from facedouble.trust.consent import ConsentRecord
 
 RECORD_KEY = "facedouble.render"
 # MP4 'comment' survives mov/mp4 muxing in FFmpeg; custom keys need movflags=use_metadata_tags, set below

@@ -19,8 +19,8 @@ import numpy as np
 
 from facedouble.errors import FacedoubleError, PolicyError
 from facedouble.merge.pipeline import FrameContext, MergeHooks, MergeResult, clip_digest
+from facedouble.policy.guard import StreamGuard
 from facedouble.trust import c2pa_sign, record
-from facedouble.trust.guard import StreamGuard
 from facedouble.trust.label import apply_label
 from facedouble.trust.watermark import Watermarker, WatermarkKey
 
@@ -34,8 +34,8 @@ def check_consent(model: Any, workspace: str | Path | None = None) -> dict[str, 
     PolicyError when the model carries none, or the record is unknown, changed, expired or withdrawn, or
     (a model loaded from a checkpoint) its consent seal does not verify with the workspace's key.
     """
-    from facedouble.trust.consent import check_model_consent
-    from facedouble.trust.seal import check_seal
+    from facedouble.consent.records import check_model_consent
+    from facedouble.consent.seal import check_seal
 
     consent = getattr(model, "consent", None)
     check_model_consent(consent, Path(workspace) if workspace is not None else None)

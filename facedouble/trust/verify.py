@@ -63,7 +63,7 @@ NON_EDIT_ACTIONS = {"c2pa.created", "c2pa.published", "c2pa.transcoded", "c2pa.r
 
 def trust_anchors_text(path: str | Path | None = None, workspace: str | Path | None = None) -> str | None:
     """PEM text of the trust list: `path`, else the workspace's trust-anchors.pem if there, else None."""
-    from facedouble.trust.keys import workspace_path
+    from facedouble.policy.keys import workspace_path
 
     candidate = Path(path) if path else workspace_path(workspace) / TRUST_ANCHORS_FILE
     if not candidate.is_file():
@@ -81,7 +81,7 @@ def watermark_key(key_file: str | Path | None = None,
     """The key the watermark is read with: `key_file`, else the workspace's, else None (cannot be read)."""
     if key_file:
         return watermark.WatermarkKey.from_file(key_file)
-    from facedouble.trust.keys import key_path
+    from facedouble.policy.keys import key_path
 
     path = key_path(workspace, watermark.KEY_NAME)
     return watermark.WatermarkKey.from_file(path) if path.is_file() else None

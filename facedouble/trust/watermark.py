@@ -5,7 +5,7 @@ with a keyed mask. The CRC is the error detector: a decoded word whose CRC does 
 reported as a mark. The mask keeps trivial words (all zeros / all ones) from being valid codes.
 
 The key. Each workspace has a secret watermark key (`<workspace>/keys/watermark.key`, 32 random bytes,
-mode 0600, made at the first marked render; facedouble.trust.keys). The lattice dither of every bit and
+mode 0600, made at the first marked render; facedouble.policy.keys). The lattice dither of every bit and
 the whitening mask are derived from it (`WatermarkKey`, HMAC-SHA256 with fixed labels), so nothing in the
 code says where the lattice points are: reading the mark, and writing one that verifies, both need the
 key. The projections (where the bits live, below) stay public: they are the robustness design, and
@@ -164,14 +164,14 @@ class WatermarkKey:
     @classmethod
     def from_file(cls, path: str | Path) -> WatermarkKey:
         """The key in a key file (`verify --key FILE`; a workspace's keys/watermark.key)."""
-        from facedouble.trust.keys import read_key
+        from facedouble.policy.keys import read_key
 
         return cls.from_secret(read_key(path))
 
     @classmethod
     def for_workspace(cls, workspace: str | Path | None, create: bool = False) -> WatermarkKey:
         """The workspace's watermark key (made, mode 0600, when `create` and missing)."""
-        from facedouble.trust.keys import workspace_key
+        from facedouble.policy.keys import workspace_key
 
         return cls.from_secret(workspace_key(workspace, KEY_NAME, create=create))
 

@@ -111,7 +111,7 @@ def test_tracks_end_at_shot_cuts(tmp_path, grid_clip):
 def test_explicit_input_is_refused_and_leaves_no_faces(tmp_path, grid_clip, monkeypatch):
     """The guard's real detector passes GRID (tests/trust); here it is told a frame is explicit."""
     from facedouble.errors import PolicyError
-    from facedouble.trust import guard
+    from facedouble.policy import guard
 
     monkeypatch.setattr(guard, "score_frames", lambda frames: [0.99 for _ in frames])
     clip = write_clip(tmp_path / "c.mp4", frames_of(grid_clip("lbbc2a"), 30))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from facedouble import cli
+import facedouble.cli as cli
 from facedouble.errors import FacedoubleError
 from facedouble.farm.openjd import ShotJob, job_template, write_bundle
 
@@ -83,11 +83,11 @@ def test_real_grid_shot_in_3_chunks_renders_a_signed_marked_video(tmp_path, grid
     import torch
 
     from facedouble.config import to_dict
+    from facedouble.consent.records import add_identity
+    from facedouble.consent.seal import seal_model
     from facedouble.nn import checkpoint as ck
     from facedouble.train.models.presets import build_model, preset
     from facedouble.trust.c2pa_sign import init_test_ca
-    from facedouble.trust.consent import add_identity
-    from facedouble.trust.seal import seal_model
 
     openjd = Path(sys.executable).parent / "openjd"
     if not openjd.exists():

@@ -185,7 +185,7 @@ def test_bad_media_errors_name_the_file_or_frame(grid_frames, tmp_path):
 
 
 def test_cli_reports_bad_media_in_one_line(grid_frames, tmp_path, capsys):
-    from facedouble import cli
+    import facedouble.cli as cli
 
     gap = tmp_path / "gap"
     acescg_sequence(gap, grid_frames)

@@ -45,8 +45,8 @@ def consented(swapper):
 @pytest.fixture()
 def signing_workspace(tmp_path, monkeypatch):
     """A workspace with a test signer (`certs init`), made the CLI's default workspace."""
+    from facedouble.consent.records import add_identity
     from facedouble.trust.c2pa_sign import init_test_ca
-    from facedouble.trust.consent import add_identity
 
     workspace = tmp_path / "ws"
     init_test_ca(workspace / "certs")

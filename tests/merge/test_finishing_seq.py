@@ -67,7 +67,7 @@ def outside(matte: np.ndarray, grow: int = 5) -> np.ndarray:
 
 def test_exr_sequence_through_extract_and_merge_cli(plate, tmp_path, monkeypatch, capsys, signing_workspace):
     """The CLI with every provenance mark: numbering, channels, untouched plate, signed record."""
-    from facedouble import cli
+    import facedouble.cli as cli
     from facedouble.merge import model as model_module
     from facedouble.trust.seqsign import verify_sidecar
 

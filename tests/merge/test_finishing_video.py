@@ -104,8 +104,8 @@ def test_source_decodes_at_10_bits_with_its_tags(prores_source):
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> tuple[Path, dict]:
     """A workspace with a test signer and the stand-in performer's consent record: (folder, consent)."""
+    from facedouble.consent.records import add_identity
     from facedouble.trust.c2pa_sign import init_test_ca
-    from facedouble.trust.consent import add_identity
 
     folder = tmp_path_factory.mktemp("ws")
     init_test_ca(folder / "certs")

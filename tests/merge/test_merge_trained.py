@@ -15,8 +15,8 @@ from facedouble.io.video import open_source
 def workspace(tmp_path_factory, grid_faceset) -> Path:
     """A workspace with a consent record for the GRID speaker of pwij3p (their faces as its reference) and a
     test signer."""
+    from facedouble.consent.records import add_identity
     from facedouble.trust.c2pa_sign import init_test_ca
-    from facedouble.trust.consent import add_identity
 
     ws = tmp_path_factory.mktemp("ws")
     release = ws / "release.pdf"
@@ -32,8 +32,8 @@ def tiny_model(grid_faceset, target, workspace, tmp_path_factory) -> Path:
     """The train stage's `tiny` preset, src = GRID pwij3p (bound to its consent record), a few iterations."""
     import shutil
 
+    from facedouble.consent.records import bind_faceset
     from facedouble.train.trainer import Trainer
-    from facedouble.trust.consent import bind_faceset
     from tests.train.conftest import FAST
 
     src = tmp_path_factory.mktemp("src") / "faces"
@@ -46,7 +46,7 @@ def tiny_model(grid_faceset, target, workspace, tmp_path_factory) -> Path:
 
 
 def test_cli_merge_with_a_trained_model(tiny_model, target, target_frames, workspace, tmp_path, capsys):
-    from facedouble import cli
+    import facedouble.cli as cli
     from facedouble.train.swapper import load_swapper
     from facedouble.trust.c2pa_sign import read_manifest
     from facedouble.trust.record import read_embedded, sidecar_path

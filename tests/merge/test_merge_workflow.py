@@ -121,7 +121,7 @@ def test_changed_settings_refuse_a_stale_work_folder(target, tmp_path):
 
 
 def test_cli_merge_preview_and_errors(target, tmp_path, monkeypatch, capsys, signing_workspace):
-    from facedouble import cli
+    import facedouble.cli as cli
     from facedouble.merge import model as model_module
 
     monkeypatch.setattr(model_module, "load_model", lambda path, **options: consented(ShiftSwapper(96)))
@@ -148,7 +148,7 @@ def test_cli_merge_preview_and_errors(target, tmp_path, monkeypatch, capsys, sig
 
 
 def test_cli_merge_of_a_bare_clip_extracts_it_first(target, tmp_path, monkeypatch, capsys, signing_workspace):
-    from facedouble import cli
+    import facedouble.cli as cli
     from facedouble.merge import model as model_module
 
     asked = {}
@@ -165,7 +165,7 @@ def test_cli_merge_of_a_bare_clip_extracts_it_first(target, tmp_path, monkeypatc
 
 
 def test_cli_refuses_a_model_without_consent_and_a_render_without_a_signer(target, tmp_path, monkeypatch, capsys):
-    from facedouble import cli
+    import facedouble.cli as cli
     from facedouble.errors import PolicyError
     from facedouble.merge import model as model_module
 
@@ -174,7 +174,7 @@ def test_cli_refuses_a_model_without_consent_and_a_render_without_a_signer(targe
     out = tmp_path / "o.mp4"
     assert cli.main(["merge", "--model", "m", "--target", str(target[0]), "--out", str(out)]) == PolicyError.exit_code
     assert "no consent record" in capsys.readouterr().err
-    from facedouble.trust.consent import add_identity
+    from facedouble.consent.records import add_identity
 
     (tmp_path / "release.txt").write_text("signed\n")
     record = add_identity(tmp_path / "empty-ws", "test-performer", tmp_path / "release.txt")  # consent, no signer

@@ -87,7 +87,7 @@ def test_settings_validate_and_load_from_toml_and_overrides(tmp_path):
 
 
 def test_cli_flags_reach_the_config(capsys):
-    from facedouble import cli
+    import facedouble.cli as cli
 
     assert cli.main(["config", "show", "merge", "--region", "lower-face", "--keep-from-plate", "mouth"]) == 0
     out = capsys.readouterr().out

@@ -80,7 +80,7 @@ def test_config_values_of_the_wrong_shape_are_one_line_errors(tmp_path):
 @pytest.mark.parametrize("record", [
     {"expires": "2027-13-45"}, {"expires": 20271231}, {"created": "yesterday"}, {"name": 5}, {"version": "1"}])
 def test_consent_record_with_bad_fields_is_refused_on_load(tmp_path, record):
-    from facedouble.trust.consent import check_model_consent, load_identity
+    from facedouble.consent.records import check_model_consent, load_identity
 
     ws = tmp_path / "ws"
     (ws / "identities").mkdir(parents=True)
@@ -93,8 +93,8 @@ def test_consent_record_with_bad_fields_is_refused_on_load(tmp_path, record):
 
 
 def test_withdrawal_or_binding_of_the_wrong_shape_fails_closed(tmp_path):
+    from facedouble.consent.records import BINDING_FILE, check_model_consent, load_identity, require_consent
     from facedouble.errors import PolicyError
-    from facedouble.trust.consent import BINDING_FILE, check_model_consent, load_identity, require_consent
 
     ws = tmp_path / "ws"
     for folder in ("identities", "revocations"):

@@ -54,9 +54,9 @@ IDENTITY = "grid-speaker"
 def trained_workspace(tmp_path_factory, grid_faceset, grid_clip) -> Path:
     """A workspace as an artist has it before tuning a shot: the GRID clip, its faceset bound to a consent
     record, a test signer, and a tiny model trained on it for a few iterations (shared by the merge tests)."""
+    from facedouble.consent.records import add_identity, bind_faceset
     from facedouble.train.trainer import Trainer
     from facedouble.trust.c2pa_sign import init_test_ca
-    from facedouble.trust.consent import add_identity, bind_faceset
 
     ws = tmp_path_factory.mktemp("studio_trained") / "ws"
     (ws / "clips").mkdir(parents=True)
@@ -72,7 +72,7 @@ def trained_workspace(tmp_path_factory, grid_faceset, grid_clip) -> Path:
     # payloads and not others (README, "A featureless face loses the mark"), and any new merge setting moves it
     import hashlib
 
-    from facedouble.trust.keys import key_path, write_private
+    from facedouble.policy.keys import key_path, write_private
 
     write_private(key_path(ws, "watermark"), hashlib.sha256(b"facedouble studio test key").hexdigest().encode() + b"\n")
     fs = ws / "facesets" / "bbaf2n"

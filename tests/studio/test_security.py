@@ -114,7 +114,7 @@ def test_responses_carry_security_headers(client):
 
 def test_cli_binds_loopback_and_refuses_other_hosts_without_token_file(tmp_path):
     from facedouble.cli import build_parser
-    from facedouble.studio.cli import resolve_token
+    from facedouble.cli.studio import resolve_token
 
     args = build_parser().parse_args(["studio", str(tmp_path)])
     assert args.host == "127.0.0.1" and args.port == 8765

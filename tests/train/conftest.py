@@ -34,7 +34,7 @@ class _Record:
 
 
 def install_consent(monkeypatch: pytest.MonkeyPatch, grant: bool = True) -> list:
-    """Stand in for facedouble.trust.consent (built on another branch): grant or refuse consent.
+    """Stand in for facedouble.consent.records (built on another branch): grant or refuse consent.
 
     Returns the list of (faceset, workspace) calls, so tests can check what was asked.
     """
@@ -51,11 +51,11 @@ def install_consent(monkeypatch: pytest.MonkeyPatch, grant: bool = True) -> list
             raise PolicyError(f"faceset {faceset_dir} is not bound to a consent record")
         return _Record()
 
-    import facedouble.trust  # noqa: F401  the real package: the seal and the pretraining rule use it for real
+    import facedouble.consent  # noqa: F401  the real package: the seal and the pretraining rule use it for real
 
-    module = types.ModuleType("facedouble.trust.consent")
+    module = types.ModuleType("facedouble.consent.records")
     module.require_consent = require_consent  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "facedouble.trust.consent", module)
+    monkeypatch.setitem(sys.modules, "facedouble.consent.records", module)
     return calls
 
 

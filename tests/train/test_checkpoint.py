@@ -105,12 +105,12 @@ KILLER = textwrap.dedent('''
     import sys, time, types
     from pathlib import Path
     sys.path.insert(0, {repo!r})
-    # consent granted by a stand-in for facedouble.trust.consent, as in the in-process tests
-    consent = types.ModuleType("facedouble.trust.consent")
+    # consent granted by a stand-in for facedouble.consent.records, as in the in-process tests
+    consent = types.ModuleType("facedouble.consent.records")
     consent.require_consent = lambda faceset, workspace=None: types.SimpleNamespace(
         name="test-speaker", record_hash="ab" * 32)
-    import facedouble.trust  # the real package: the consent seal is written into the checkpoint before it is published
-    sys.modules["facedouble.trust.consent"] = consent
+    import facedouble.consent  # the real package: the consent seal is written into the checkpoint before it is published
+    sys.modules["facedouble.consent.records"] = consent
     import facedouble.nn.checkpoint as ck
     from facedouble.io.atomic import atomic_open
     from tests.train.conftest import train_tiny

@@ -11,7 +11,7 @@ import sys
 
 import facedouble.cli as cli
 
-ONLY_TRAIN = ("facedouble.train.cli",)
+ONLY_TRAIN = ("facedouble.cli.train",)
 
 
 def main(argv: list[str]) -> int:

@@ -47,7 +47,7 @@ def key_file(tmp_path_factory) -> Path:
     tests see the same lattice every run (a workspace's own key is random)."""
     import hashlib
 
-    from facedouble.trust.keys import key_path, write_private
+    from facedouble.policy.keys import key_path, write_private
 
     path = key_path(tmp_path_factory.mktemp("keyws"), "watermark")
     write_private(path, hashlib.sha256(b"facedouble test watermark key").hexdigest().encode() + b"\n")
@@ -92,8 +92,8 @@ def run_cli(argv: list[str]) -> int:
     """Run a trust subcommand the way `facedouble` does (its parser, its error handling)."""
     import sys
 
+    from facedouble.cli import trust as cli
     from facedouble.errors import FacedoubleError
-    from facedouble.trust import cli
 
     parser = argparse.ArgumentParser(prog="facedouble")
     cli.register(parser.add_subparsers(dest="command"))

@@ -9,9 +9,9 @@ import shutil
 import pytest
 from conftest import run_cli
 
+from facedouble.consent import records as consent
 from facedouble.errors import PolicyError
 from facedouble.io.atomic import atomic_write_json
-from facedouble.trust import consent
 
 
 @pytest.fixture

@@ -55,7 +55,7 @@ def test_export_writes_consent_and_provenance_into_the_metadata(tmp_path):
 def test_training_gate_fails_closed_when_trust_cannot_be_imported(tmp_path, monkeypatch):
     from facedouble.train.trainer import check_consent
 
-    monkeypatch.setitem(sys.modules, "facedouble.trust.consent", None)  # import raises ImportError
+    monkeypatch.setitem(sys.modules, "facedouble.consent.records", None)  # import raises ImportError
     with pytest.raises(PolicyError, match="training refused: the consent check cannot run"):
         check_consent(tmp_path, None)
 
@@ -63,7 +63,7 @@ def test_training_gate_fails_closed_when_trust_cannot_be_imported(tmp_path, monk
 def test_pretrain_gate_fails_closed_when_trust_cannot_be_imported(tmp_path, monkeypatch):
     from facedouble.train.pretrain import check_pretrain_faceset
 
-    monkeypatch.setitem(sys.modules, "facedouble.trust.person", None)
+    monkeypatch.setitem(sys.modules, "facedouble.consent.person", None)
     with pytest.raises(PolicyError, match="pretraining refused: the identity check cannot run"):
         check_pretrain_faceset(tmp_path)
 

@@ -6,7 +6,7 @@ import pytest
 from conftest import grid_clip, read_frames
 
 from facedouble.errors import PolicyError
-from facedouble.trust import guard
+from facedouble.policy import guard
 
 GRID_CLIPS = ["bbaf2n", "id2_vcd_swwp2s", "lbbc2a", "lrwp9a", "lwbsza", "pwij3p", "sbia1a", "sbwe5n",
               "swiz3n"]

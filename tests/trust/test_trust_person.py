@@ -8,8 +8,9 @@ import shutil
 
 import pytest
 
+from facedouble.consent import person
+from facedouble.consent import records as consent
 from facedouble.errors import InputError, PolicyError
-from facedouble.trust import consent, person
 
 REFERENCE, SAME, OTHER = "id2_vcd_swwp2s", "pwij3p", "bbaf2n"
 

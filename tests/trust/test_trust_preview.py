@@ -20,7 +20,7 @@ CONSENT = {"name": "test-performer"}
 @pytest.fixture(autouse=True)
 def workspace(tmp_path, monkeypatch):
     """A workspace holding the performer's consent record, made the default one."""
-    from facedouble.trust.consent import add_identity
+    from facedouble.consent.records import add_identity
 
     release = tmp_path / "release.txt"
     release.write_text("signed release\n")
@@ -50,7 +50,7 @@ def test_preview_without_consent_is_refused(faceset, workspace):
 
 
 def test_preview_of_a_withdrawn_consent_is_refused(faceset, workspace):
-    from facedouble.trust.consent import revoke_identity
+    from facedouble.consent.records import revoke_identity
 
     revoke_identity(workspace, CONSENT["name"], reason="performer asked")
     with pytest.raises(PolicyError, match="withdrawn"):
@@ -71,9 +71,9 @@ def test_library_preview_is_watermarked_and_labelled(faceset, grid_clip, workspa
 
 
 def test_preview_with_a_reused_plan_equals_one_without_and_keeps_every_check(faceset, workspace):
+    from facedouble.consent.records import revoke_identity
     from facedouble.errors import FacedoubleError
     from facedouble.merge.pipeline import load_plan
-    from facedouble.trust.consent import revoke_identity
 
     model = _consented()
     plan = load_plan(model, faceset, CONFIG.validate(), None)
@@ -103,7 +103,7 @@ def test_library_preview_cannot_skip_the_marks(faceset):
 def test_cli_preview_refuses_unconsented_and_marks_consented(faceset, tmp_path, monkeypatch, capsys, workspace):
     import cv2
 
-    from facedouble import cli
+    import facedouble.cli as cli
     from facedouble.merge import model as model_module
 
     monkeypatch.setattr(model_module, "load_model", lambda path, **options: ShiftSwapper(96))

@@ -17,9 +17,9 @@ CLIP = "bbaf2n"
 @pytest.fixture()
 def setup(tmp_path, monkeypatch, grid_faceset):
     """Workspace with a signer and a consent record expiring tomorrow; `load_model` gives a model carrying it."""
+    from facedouble.consent.records import add_identity
     from facedouble.merge import model as model_module
     from facedouble.trust.c2pa_sign import init_test_ca
-    from facedouble.trust.consent import add_identity
 
     ws = tmp_path / "ws"
     init_test_ca(ws / "certs")
@@ -39,7 +39,7 @@ def setup(tmp_path, monkeypatch, grid_faceset):
 
 
 def _merge(faceset, out) -> int:
-    from facedouble import cli
+    import facedouble.cli as cli
 
     return cli.main(["merge", "--model", "m", "--target", str(faceset), "--out", str(out), "--preview", "3"])
 
@@ -54,14 +54,14 @@ def test_revoke_takes_effect_at_the_next_render(setup, tmp_path, capsys):
     assert run_cli(["identity", "list", "--workspace", str(ws)]) == 0
     assert "performer\twithdrawn" in capsys.readouterr().out
     full = tmp_path / "c.mp4"  # a full render is refused too, before any frame
-    from facedouble import cli
+    import facedouble.cli as cli
 
     assert cli.main(["merge", "--model", "m", "--target", str(faceset), "--out", str(full)]) != 0
     assert not full.exists()
 
 
 def test_expired_consent_refuses_the_render(setup, tmp_path, monkeypatch):
-    from facedouble.trust import consent
+    from facedouble.consent import records as consent
     from facedouble.trust.render import check_consent
 
     ws, _ = setup

@@ -42,7 +42,7 @@ def _edit_state(model_dir: Path, **changes) -> None:
 
 @pytest.fixture()
 def ws(tmp_path):
-    from facedouble.trust.consent import add_identity
+    from facedouble.consent.records import add_identity
 
     ws = tmp_path / "ws"
     records = {}
@@ -54,8 +54,8 @@ def ws(tmp_path):
 
 
 def test_sealed_model_renders_and_the_key_is_private(ws, tmp_path, capsys):
+    from facedouble.policy.keys import key_path
     from facedouble.train.swapper import load_swapper
-    from facedouble.trust.keys import key_path
     from facedouble.trust.render import check_consent
 
     workspace, consents = ws
@@ -79,9 +79,9 @@ def test_edited_state_json_is_refused(ws, tmp_path):
 
 
 def test_consent_and_seal_copied_from_another_model_are_refused(ws, tmp_path):
+    from facedouble.consent.seal import SEAL_FILE
     from facedouble.train.swapper import load_swapper
     from facedouble.trust.render import check_consent
-    from facedouble.trust.seal import SEAL_FILE
 
     workspace, consents = ws
     consented = _model(tmp_path / "a", consents["jane"], workspace)
@@ -93,10 +93,10 @@ def test_consent_and_seal_copied_from_another_model_are_refused(ws, tmp_path):
 
 
 def test_unsealed_model_and_foreign_workspace_are_refused(ws, tmp_path):
+    from facedouble.consent.records import add_identity
+    from facedouble.consent.seal import SEAL_FILE
     from facedouble.train.swapper import load_swapper
-    from facedouble.trust.consent import add_identity
     from facedouble.trust.render import check_consent
-    from facedouble.trust.seal import SEAL_FILE
 
     workspace, consents = ws
     model = _model(tmp_path / "m", consents["jane"], workspace)
@@ -108,7 +108,7 @@ def test_unsealed_model_and_foreign_workspace_are_refused(ws, tmp_path):
     other = tmp_path / "other-ws"
     shutil.copytree(workspace / "identities", other / "identities")
     add_identity(other, "someone", tmp_path / "jane.pdf")  # any use of it; the key is made at the first seal
-    from facedouble.trust.seal import write_seal
+    from facedouble.consent.seal import write_seal
 
     write_seal(tmp_path / "scratch", consents["jane"], "0" * 64, other)
     with pytest.raises(PolicyError, match="seal does not verify"):
@@ -116,9 +116,9 @@ def test_unsealed_model_and_foreign_workspace_are_refused(ws, tmp_path):
 
 
 def test_seal_model_seals_a_hand_built_checkpoint(ws, tmp_path):
+    from facedouble.consent.seal import seal_model
     from facedouble.train.swapper import load_swapper
     from facedouble.trust.render import check_consent
-    from facedouble.trust.seal import seal_model
 
     workspace, consents = ws
     model = _model(tmp_path / "m", None, workspace)

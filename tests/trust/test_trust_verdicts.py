@@ -135,7 +135,7 @@ def test_signing_algorithm_follows_the_key(algorithm, plain_clip, tmp_path, rend
 
 
 def test_watermark_key_is_private_and_unprinted(tmp_path, capsys):
-    from facedouble.trust.keys import key_path
+    from facedouble.policy.keys import key_path
 
     key = wm.WatermarkKey.for_workspace(tmp_path / "ws", create=True)
     path = key_path(tmp_path / "ws", "watermark")

@@ -93,7 +93,7 @@ def config_target(data: bytes, scratch: Path) -> None:
 
 def consent_target(data: bytes, scratch: Path) -> None:
     """Consent records, withdrawals and faceset bindings read from a workspace."""
-    from facedouble.trust import consent
+    from facedouble.consent import records as consent
 
     ws = scratch / "ws"
     faceset = scratch / "faceset"

@@ -22,15 +22,15 @@ from facedouble.log import get_logger, setup_logging  # noqa: E402
 
 # Stage modules, in pipeline order. Each has a `register(subparsers)` function.
 STAGE_MODULES = (
-    "facedouble.extract.cli",
-    "facedouble.faceset.cli",
-    "facedouble.mask.cli",
-    "facedouble.trust.cli",
-    "facedouble.train.cli",
-    "facedouble.merge.cli",
-    "facedouble.report.cli",
-    "facedouble.farm.cli",
-    "facedouble.studio.cli",
+    "facedouble.cli.extract",
+    "facedouble.cli.faceset",
+    "facedouble.cli.mask",
+    "facedouble.cli.trust",
+    "facedouble.cli.train",
+    "facedouble.cli.merge",
+    "facedouble.cli.report",
+    "facedouble.cli.farm",
+    "facedouble.cli.studio",
     "facedouble.demo",
 )
 

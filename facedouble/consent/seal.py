@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from facedouble.errors import PolicyError
-from facedouble.trust.keys import workspace_key
+from facedouble.policy.keys import workspace_key
 
 SEAL_FILE = "consent.seal.json"
 KEY_NAME = "state"

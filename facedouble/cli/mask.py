@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     i.add_argument("faceset")
     i.add_argument("file")
     i.set_defaults(func=run_import)
-    from facedouble.mask.segmenter.cli import register_segmenter
+    from facedouble.cli.mask_segmenter import register_segmenter
 
     register_segmenter(sub)
 

@@ -48,8 +48,8 @@ def _model_face(model: Path) -> tuple[int, str]:
 
 def run_openjd(args: argparse.Namespace) -> int:
     """Write the bundle and print how to run it."""
+    from facedouble.consent.records import default_workspace
     from facedouble.farm.openjd import ShotJob, write_bundle
-    from facedouble.trust.consent import default_workspace
 
     model, out = Path(args.model).resolve(), Path(args.out).resolve()
     if not model.is_dir():

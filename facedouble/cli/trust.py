@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from facedouble.config import add_workspace_arg, retire_flag
-from facedouble.trust import consent
+from facedouble.consent import records as consent
 
 
 def _workspace(args) -> Path:

@@ -51,7 +51,7 @@ class ConsentRecord:
     expires: str | None = None  # ISO date, inclusive; None = no end date
     notes: str = ""
     version: int = SCHEMA_VERSION
-    # identity embeddings of the person who signed (facedouble.trust.person); None: made without references,
+    # identity embeddings of the person who signed (facedouble.consent.person); None: made without references,
     # so it cannot be bound or trained on
     reference_embeddings: list[list[float]] | None = None
 
@@ -97,7 +97,7 @@ def add_identity(workspace: Path, name: str, release: Path, scope: str = "", exp
 
     `reference`: faces of the person who signed, from the release session (a faceset, a clip, an image
     or an image folder): their identity embeddings go into the record, and every faceset bound to it or
-    trained on is compared with them (facedouble.trust.person). A record without them can be kept (e.g. for
+    trained on is compared with them (facedouble.consent.person). A record without them can be kept (e.g. for
     a model trained before), but no faceset can be bound to it or trained on with it.
     """
     release = Path(release)
@@ -112,7 +112,7 @@ def add_identity(workspace: Path, name: str, release: Path, scope: str = "", exp
         raise InputError(f"--expires {expires} is in the past")
     references = None
     if reference is not None:
-        from facedouble.trust.person import reference_embeddings
+        from facedouble.consent.person import reference_embeddings
 
         references = reference_embeddings(Path(reference))
     record = ConsentRecord(name=name, release_sha256=sha256_file(release),
@@ -147,7 +147,7 @@ def _check_record(record: ConsentRecord, path: Path) -> ConsentRecord:
         raise InputError(f"consent record {path} is malformed: 'expires' must be a date or null")
     if isinstance(record.version, bool) or not isinstance(record.version, int):
         raise InputError(f"consent record {path} is malformed: 'version' must be an integer")
-    from facedouble.trust.person import check_references
+    from facedouble.consent.person import check_references
 
     try:
         check_references(record.reference_embeddings)
@@ -268,6 +268,6 @@ def require_consent(faceset_dir: Path, workspace: Path | None = None) -> Consent
 
 
 def _check_person(record: ConsentRecord, faceset_dir: Path) -> None:
-    from facedouble.trust.person import check_person
+    from facedouble.consent.person import check_person
 
     check_person(record.name, record.reference_embeddings, faceset_dir)

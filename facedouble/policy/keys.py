@@ -1,6 +1,6 @@
 """Workspace secrets: random keys in `<workspace>/keys/`, created with mode 0600 and never printed.
 
-`state.key` seals the consent carried inside model checkpoints (facedouble.trust.seal); `watermark.key`
+`state.key` seals the consent carried inside model checkpoints (facedouble.consent.seal); `watermark.key`
 keys the invisible watermark (facedouble.trust.watermark). A key is 32 random bytes stored as hex. Files
 are created with `os.open(..., O_CREAT | O_EXCL, 0o600)`, so they are never readable by others, not even
 for an instant; an existing key is never overwritten (two processes racing to create one both end with
