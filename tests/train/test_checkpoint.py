@@ -109,7 +109,7 @@ KILLER = textwrap.dedent('''
     consent = types.ModuleType("facedouble.consent.records")
     consent.require_consent = lambda faceset, workspace=None: types.SimpleNamespace(
         name="test-speaker", record_hash="ab" * 32)
-    import facedouble.consent  # the real package: the consent seal is written into the checkpoint before it is published
+    import facedouble.consent  # the real package: the consent seal is written before the checkpoint is published
     sys.modules["facedouble.consent.records"] = consent
     import facedouble.nn.checkpoint as ck
     from facedouble.io.atomic import atomic_open
