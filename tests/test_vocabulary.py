@@ -30,7 +30,9 @@ SAME_MEANING = {
     "--max-iters": "stop training at this total iteration",
     "--workers": "background worker threads of this command",
     "--no-progress": "no progress bars",
-    "--device": "where the model runs (train, merge): auto, cpu or cuda",
+    "--device": "where the model runs (train, merge; extract: its detector): auto, cpu or cuda",
+    "--frames": "source frames A-B, inclusive, the source's own numbers (merge renders them, extract analyses them)",
+    "--handles": "extra frames before A and after B (merge, extract)",
     "--preset": "a model preset (train, and `config show train`)",
     "--faceset": "a faceset folder (merge/farm: the target's; mask train: faces with labels)",
     # training options of the two trainers (face model: train; segmenter: mask train)

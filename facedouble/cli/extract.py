@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from facedouble.config import StageConfig, add_config_args, config_from_args, retire_flag, show_defaults
-from facedouble.extract.detectors import DETECTORS
+from facedouble.extract.detectors import DETECTORS, DEVICES
 from facedouble.extract.landmarks import LANDMARKERS
 from facedouble.extract.pipeline import REPORT_FILE, ExtractConfig
 from facedouble.face.types import FACE_TYPES
@@ -45,6 +45,11 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--embed-every", type=int, help="identity embedding on every Nth face of a track")
     p.add_argument("--reference", help="image or faceset of the wanted person: other faces are skipped")
     p.add_argument("--reference-threshold", type=float, help="max identity distance to the reference")
+    p.add_argument("--frames", metavar="A-B", help="analyse source frames A..B only (inclusive; a video's count "
+                   "from 0, a sequence's are its own, e.g. 1001-1050), as merge's --frames")
+    p.add_argument("--handles", type=int, metavar="N", help="also analyse N frames before A and after B")
+    p.add_argument("--device", choices=DEVICES, help="where the face detector runs (ONNX Runtime): cpu (default), "
+                   "cuda, auto = cuda when available; landmarks and identity stay on the CPU")
     p.add_argument("--debug", action="store_true", default=None, help="also write frames with landmarks to _debug/")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bars")
     show_defaults(p, ExtractConfig())

@@ -108,10 +108,11 @@ def register(subparsers) -> None:
 
     from facedouble.trust.verify import __doc__ as verify_doc
 
-    verify = subparsers.add_parser("verify", help="check a video or image for facedouble marks",
+    verify = subparsers.add_parser("verify", help="check a video, image or image sequence (its folder or a frame) "
+                                   "for facedouble marks",
                                    description=verify_doc,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-    verify.add_argument("file")
+    verify.add_argument("file", help="video, image, or image sequence folder (EXR/DPX/...) or one of its frames")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.add_argument("--watermark-key", metavar="FILE",
                         help="watermark key file (default: the workspace's keys/watermark.key)")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import hashlib
+import itertools
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -30,7 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 from facedouble.errors import FacedoubleError, InputError, PolicyError
-from facedouble.extract.detectors import get_detector
+from facedouble.extract.detectors import DEVICES, get_detector, onnx_providers
 from facedouble.extract.identity import SAME_PERSON_DISTANCE, IdentityEmbedder, distance
 from facedouble.extract.landmarks import get_landmarker
 from facedouble.extract.track import FaceObs, fill_gaps, landmark_box, largest_face, smooth_tracks
@@ -41,6 +42,7 @@ from facedouble.faceset.meta import META_KEY, FaceMeta, write_face
 from facedouble.faceset.store import Faceset
 from facedouble.io import imagemeta
 from facedouble.io.atomic import atomic_write_json, remove_temps
+from facedouble.io.framerange import frame_window, parse_frames
 from facedouble.io.lock import OutputLock
 from facedouble.io.video import Frame, FrameSource, open_source
 from facedouble.log import get_logger
@@ -72,6 +74,13 @@ class ExtractConfig:
     max_faces: int = 8  # per frame
     debug: bool = False  # also write frames with landmarks drawn to _debug/
     progress: bool = True
+    # Same meaning as merge's (facedouble.io.framerange): source frame numbers A-B (a sequence's own, e.g.
+    # 1001-1050), grown by `handles` frames on both sides; "" = the whole clip.
+    frames: str = ""
+    handles: int = 0
+    # Where the detector runs (ONNX Runtime's CUDA provider for cuda/auto); landmarks and the identity
+    # embedding stay on the CPU. cpu is the tested default.
+    device: str = "cpu"
 
     RENAMED_KEYS: ClassVar[dict[str, str]] = {"smooth": "landmark_smooth"}  # issue 18: one vocabulary
 
@@ -87,6 +96,15 @@ class ExtractConfig:
             raise FacedoubleError(f"--format must be png or jpg, got {self.image_format!r}")
         if self.every_nth < 1 or self.detect_every < 1 or self.embed_every < 1:
             raise FacedoubleError("--every-nth, --detect-every and --embed-every must be >= 1")
+        if not 0 <= self.handles <= 100000:
+            raise FacedoubleError(f"handles must be 0..100000, got {self.handles}")
+        if self.device not in DEVICES:
+            raise FacedoubleError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        parse_frames(self.frames)
+
+    def window(self, frame_count: int | None, first_number: int = 0) -> tuple[int, int | None]:
+        """[first, last] frame indices (0-based decode order) to analyse; see io.framerange.frame_window."""
+        return frame_window(self.frames, self.handles, frame_count, first_number)
 
 
 @dataclasses.dataclass
@@ -165,7 +183,7 @@ class _Tracker:
 
     def __init__(self, cfg: ExtractConfig):
         self.cfg = cfg
-        self.detector = get_detector(cfg.detector)
+        self.detector = get_detector(cfg.detector, cfg.device)
         self.mesher = get_landmarker(cfg.landmarks)
         self.active: dict[int, _Track] = {}
         self.next_id = 0
@@ -343,9 +361,14 @@ def track_faces(src: FrameSource, cfg: ExtractConfig, stats: TrackStats | None =
     tracker = _Tracker(cfg)
     finaliser = _Finaliser(cfg.max_gap, cfg.landmark_smooth)
     buffered: collections.deque[tuple[int, Frame]] = collections.deque()
-    bar = tqdm(total=src.info.frame_count, unit="frame", desc="faces", disable=not cfg.progress, dynamic_ncols=True)
+    lo, hi = cfg.window(src.info.frame_count, src.info.first_number)  # --frames/--handles
+    frames: Iterator[Frame] = src.frames(lo) if lo else iter(src)
+    if hi is not None:
+        frames = itertools.takewhile(lambda f: f.index <= hi, frames)
+    total = src.info.frame_count if hi is None else hi - lo + 1
+    bar = tqdm(total=total, unit="frame", desc="faces", disable=not cfg.progress, dynamic_ncols=True)
     try:
-        for frame in _prefetch(iter(src)):
+        for frame in _prefetch(frames):
             stats.frames_read += 1
             bar.update(1)
             if frame.index % cfg.every_nth:
@@ -374,6 +397,9 @@ def extract(source: str | Path, out_dir: str | Path, cfg: ExtractConfig | None =
     cfg.validate()
     source, out_dir = str(source), Path(out_dir)
     src = open_source(source)  # fails fast with a clear message before anything is created
+    # a --frames range outside the clip, or --device cuda without a CUDA provider, fails before anything is written
+    cfg.window(src.info.frame_count, src.info.first_number)
+    onnx_providers(cfg.device)
     check_settings(out_dir, cfg)
     tag = source_tag(source)
     frame_size = (src.info.width, src.info.height)

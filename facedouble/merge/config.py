@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from pathlib import Path
 from typing import ClassVar
 
 from facedouble.errors import FacedoubleError
+from facedouble.io.framerange import frame_window, parse_frames
 from facedouble.merge.overrides import FaceSettings
 
 DEVICES = ("cpu", "cuda", "auto")
@@ -81,29 +81,13 @@ class MergeConfig(FaceSettings):
     def frame_range(self) -> tuple[int, int] | None:
         """(A, B) of `frames` = "A-B" (inclusive source frame numbers: a video's count from 0, an image
         sequence's are its own, e.g. 1001), None for the whole clip."""
-        if not self.frames:
-            return None
-        match = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", str(self.frames))
-        if not match or int(match.group(1)) > int(match.group(2)):
-            raise FacedoubleError(f"frames must look like A-B with A <= B (e.g. 1001-1050), got {self.frames!r}")
-        return int(match.group(1)), int(match.group(2))
+        return parse_frames(self.frames)
 
     def window(self, frame_count: int | None, first_number: int = 0) -> tuple[int, int | None]:
         """[first, last] frame indices (0-based decode order) to render: the range grown by the handles,
         clipped to the clip (last None = to the clip's end). `first_number` is the source's first frame number
         (an image sequence's, e.g. 1001), so `frames` names the source's own numbers."""
-        rng = self.frame_range()
-        if rng is None:
-            return 0, None
-        if rng[1] < first_number:
-            raise FacedoubleError(f"frames {self.frames} end before the clip's first frame ({first_number})")
-        first, last = max(0, rng[0] - first_number - self.handles), rng[1] - first_number + self.handles
-        if frame_count:
-            if first >= frame_count:
-                raise FacedoubleError(f"frames {self.frames} start after the clip's last frame "
-                                      f"({first_number + frame_count - 1})")
-            last = min(last, frame_count - 1)
-        return first, last
+        return frame_window(self.frames, self.handles, frame_count, first_number)
 
 
 @dataclasses.dataclass

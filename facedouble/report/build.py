@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from facedouble.extract.identity import IdentityEmbedder
 from facedouble.extract.pipeline import ExtractConfig, reference_embedding, track_faces
 from facedouble.extract.track import FaceObs, largest_face
 from facedouble.io.video import Frame, open_source
+from facedouble.report.html import face_thumb
 from facedouble.report.metrics import (
     expression_error,
     face_region,
@@ -55,14 +58,52 @@ class ReportConfig:
         return self
 
 
-def _faces_by_frame(path: str | Path, progress: bool) -> tuple[list[Frame], dict[int, FaceObs]]:
-    frames, faces = [], {}
+def _faces_by_frame(path: str | Path, progress: bool) -> Iterator[tuple[Frame, FaceObs | None]]:
+    """Each frame of `path` with its largest tracked face (None without one), streamed in order."""
     cfg = ExtractConfig(progress=progress)
     for frame, found in track_faces(open_source(path), cfg):
-        frames.append(frame)
-        if found:
-            faces[frame.index] = largest_face(found)
-    return frames, faces
+        yield frame, (largest_face(found) if found else None)
+
+
+_END = object()
+
+
+def _pairs(render: str | Path, target: str | Path, progress: bool) -> Iterator[tuple[Frame, FaceObs | None,
+                                                                                     Frame, FaceObs | None]]:
+    """(render frame, its face, target frame, its face), both clips tracked side by side: only the frames
+    the trackers buffer are in memory, never a whole clip. Clips of different lengths -> InputError."""
+    for n, (a, b) in enumerate(itertools.zip_longest(_faces_by_frame(render, progress),
+                                                     _faces_by_frame(target, progress), fillvalue=_END)):
+        if a is _END or b is _END:
+            which, other = ("render", "target") if a is _END else ("target", "render")
+            raise InputError(f"{which} has {n} frames, {other} more: not the same shot")
+        yield a[0], a[1], b[0], b[1]
+
+
+class _WorstThumbs:
+    """Thumbnails of the frames that are, so far, among the `worst` of some metric (bounded memory: at most
+    `worst` frames per metric are kept, chosen exactly as summarise() chooses them)."""
+
+    def __init__(self, worst: int):
+        self.worst = worst
+        self.best: dict[str, list[tuple[int, float, int]]] = {key: [] for key in WORST_BY}  # (order, value, frame)
+        self.thumbs: dict[int, np.ndarray] = {}
+
+    def add(self, order: int, row: dict[str, Any], thumb: Callable[[], np.ndarray]) -> None:
+        """Offer one frame's row; `thumb` makes its render|target thumbnail pair if it is kept."""
+        kept = False
+        for key, high in WORST_BY.items():
+            if key not in row or not math.isfinite(row[key]):
+                continue
+            cand = sorted([*self.best[key], (order, row[key], row["frame"])], key=lambda c: c[0])
+            # sorted() is stable with reverse=True as well: ties keep frame order, as in summarise()
+            self.best[key] = sorted(cand, key=lambda c: c[1], reverse=high)[:self.worst]
+            kept |= any(c[0] == order for c in self.best[key])
+        if kept:
+            self.thumbs[row["frame"]] = thumb()
+        wanted = {c[2] for best in self.best.values() for c in best}
+        for idx in [i for i in self.thumbs if i not in wanted]:
+            del self.thumbs[idx]
 
 
 def _labelled_by_frame(folder: str | None) -> dict[int, list[Any]]:
@@ -106,21 +147,20 @@ def occluder_region(target_rgb: np.ndarray, face: FaceObs, region: np.ndarray, l
 
 def build_report(render: str | Path, target: str | Path, source: str | Path,
                  cfg: ReportConfig | None = None) -> dict[str, Any]:
-    """Per-frame metrics and their summary (JSON-ready), plus frames kept for thumbnails under '_frames'."""
+    """Per-frame metrics and their summary (JSON-ready), plus the worst frames' render|target thumbnails
+    under '_thumbs' ({frame: RGB image}). Frames are streamed: memory stays bounded whatever the clip's length
+    (the trackers' few buffered frames, the previous pair for the frame-to-frame metrics, small thumbnails)."""
     cfg = cfg or ReportConfig()
     embedder = IdentityEmbedder()
     src_identity = reference_embedding(source, embedder)
-    render_frames, render_faces = _faces_by_frame(render, cfg.progress)
-    target_frames, target_faces = _faces_by_frame(target, cfg.progress)
-    if len(render_frames) != len(target_frames):
-        raise InputError(f"render has {len(render_frames)} frames, target {len(target_frames)}: not the same shot")
     labelled = _labelled_by_frame(cfg.labels)
     rows: list[dict[str, Any]] = []
     render_change = target_change = residual = residual_target = 0.0
     occ_untouched = occ_total = 0
-    for i, (rf, tf) in enumerate(zip(render_frames, target_frames, strict=True)):
-        row: dict[str, Any] = {"frame": rf.index, "timestamp": rf.timestamp, "face": rf.index in render_faces}
-        r, t = render_faces.get(rf.index), target_faces.get(tf.index)
+    worst = _WorstThumbs(cfg.worst)
+    prev: tuple[Frame, Frame, bool] | None = None  # the previous pair and whether its target had a face
+    for i, (rf, r, tf, t) in enumerate(_pairs(render, target, cfg.progress)):
+        row: dict[str, Any] = {"frame": rf.index, "timestamp": rf.timestamp, "face": r is not None}
         if t is not None and (cfg.hands or tf.index in labelled):  # the render's face need not be found
             occ = occluder_region(tf.image, t, face_region(tf.image.shape, t.mesh, t.landmarks),
                                   labelled.get(tf.index, []), cfg.hands)
@@ -143,20 +183,23 @@ def build_report(render: str | Path, target: str | Path, source: str | Path,
                 row["identity_to_source"] = float(np.linalg.norm(e_render - src_identity))
                 row["identity_to_target"] = float(np.linalg.norm(e_render - e_target))
                 row["closer_to_source"] = row["identity_to_source"] < row["identity_to_target"]
-            if i > 0 and tf.index - 1 in target_faces:
-                rc = frame_change(rf.image, render_frames[i - 1].image, region)
-                tc = frame_change(tf.image, target_frames[i - 1].image, region)
-                res, res_tc = residual_change(rf.image, tf.image, render_frames[i - 1].image,
-                                              target_frames[i - 1].image, region)
+            if prev is not None and prev[2] and prev[1].index == tf.index - 1:
+                rc = frame_change(rf.image, prev[0].image, region)
+                tc = frame_change(tf.image, prev[1].image, region)
+                res, res_tc = residual_change(rf.image, tf.image, prev[0].image, prev[1].image, region)
                 render_change, target_change = render_change + rc, target_change + tc
                 residual, residual_target = residual + res, residual_target + res_tc
                 row["change_ratio"] = rc / tc if tc > 0 else (1.0 if rc == 0 else math.inf)
                 row["residual_flicker"] = res / res_tc if res_tc > 0 else (0.0 if res == 0 else math.inf)
         rows.append(row)
+        worst.add(i, row, lambda rf=rf, tf=tf, r=r, t=t: np.hstack([
+            face_thumb(rf.image, None if r is None else r.landmarks),
+            face_thumb(tf.image, None if t is None else t.landmarks)]))
+        prev = (rf, tf, t is not None)  # only the previous pair is kept, for the frame-to-frame metrics
     return {"render": str(render), "target": str(target), "source": str(source), "frames": rows,
             "summary": summarise(rows, render_change, target_change, cfg.worst, (residual, residual_target),
                                  (occ_untouched, occ_total)),
-            "_frames": (render_frames, target_frames, render_faces, target_faces)}
+            "_thumbs": worst.thumbs}
 
 
 def summarise(rows: list[dict[str, Any]], render_change: float, target_change: float, worst: int,

@@ -47,7 +47,8 @@ def _plot(rows: list[dict[str, Any]]) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _thumb(frame: np.ndarray, landmarks: np.ndarray | None, size: int = 128) -> np.ndarray:
+def face_thumb(frame: np.ndarray, landmarks: np.ndarray | None, size: int = 128) -> np.ndarray:
+    """A size x size thumbnail of the face around `landmarks` (the whole frame without them)."""
     if landmarks is None:
         return cv2.resize(frame, (size, size))
     x0, y0 = landmarks.min(0)
@@ -62,8 +63,8 @@ def write_report(report: dict[str, Any], out_dir: str | Path) -> Path:
     """Write report.json and index.html into `out_dir`; returns the HTML path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    render_frames, target_frames, render_faces, target_faces = report["_frames"]
-    public = {k: v for k, v in report.items() if k != "_frames"}
+    thumbs = report["_thumbs"]
+    public = {k: v for k, v in report.items() if k != "_thumbs"}
     atomic_write_json(out / "report.json", public)
     s = public["summary"]
 
@@ -79,14 +80,10 @@ def write_report(report: dict[str, Any], out_dir: str | Path) -> Path:
     rows_html = "".join(f"<tr><th>{html.escape(k)}</th><td>{fmt(v)}</td></tr>"
                         for k, v in s.items() if k not in ("worst_frames", "flicker"))  # flicker: an alias
     worst_html = []
-    by_index = {f.index: i for i, f in enumerate(render_frames)}
     for key, frames in s["worst_frames"].items():
         tiles = []
         for idx in frames:
-            i = by_index[idx]
-            r, t = render_faces.get(idx), target_faces.get(idx)
-            pair = np.hstack([_thumb(render_frames[i].image, None if r is None else r.landmarks),
-                              _thumb(target_frames[i].image, None if t is None else t.landmarks)])
+            pair = thumbs[idx]
             value = next(row.get(key) for row in public["frames"] if row["frame"] == idx)
             tiles.append(f'<figure><img src="{_png_data_uri(pair)}" alt="frame {idx}">'
                          f"<figcaption>frame {idx}: {value:.3f}</figcaption></figure>")

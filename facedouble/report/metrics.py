@@ -43,6 +43,7 @@ IRIS_EYES = ((468, 33, 133), (473, 362, 263))
 # Mesh points that do not move with the eyes: the face oval and the nose ridge.
 GAZE_RIGID = np.array([*FACE_OVAL, 1, 4, 5, 6, 168, 195, 197])
 GRAIN_SIGMA = 1.5  # px; residual flicker is measured above grain (see residual_change)
+SSIM_REACH = 5  # px: half the 11x11 Gaussian window of ssim_region
 OCCLUDER_TOL = 8  # levels: a render within this of the plate left the pixel alone (codec noise stays below)
 
 
@@ -78,13 +79,31 @@ def frame_change(a: np.ndarray, b: np.ndarray, region: np.ndarray) -> float:
     """Mean absolute RGB change between two frames inside `region` (0-255)."""
     if not region.any():
         return 0.0
-    return float(np.abs(a.astype(np.int16) - b.astype(np.int16))[region].mean())
+    y0, y1, x0, x1 = _box(region, 0)
+    inside = region[y0:y1, x0:x1]
+    return float(np.abs(a[y0:y1, x0:x1].astype(np.int16) - b[y0:y1, x0:x1].astype(np.int16))[inside].mean())
+
+
+def _box(mask: np.ndarray, pad: int) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1) of the bounding box of a non-empty boolean mask grown by `pad`, clipped to the frame.
+
+    The metrics work on this box, not the whole frame, so a 4K frame costs no full-frame float copies: with
+    `pad` at least the filters' reach, every pixel they read inside the box is the one the full frame has
+    (at the frame's own edges the box ends there too, so the border rule is the same)."""
+    ys = np.flatnonzero(mask.any(1))
+    xs = np.flatnonzero(mask.any(0))
+    h, w = mask.shape[:2]
+    return max(0, ys[0] - pad), min(h, ys[-1] + pad + 1), max(0, xs[0] - pad), min(w, xs[-1] + pad + 1)
 
 
 def ssim_region(a: np.ndarray, b: np.ndarray, region: np.ndarray) -> float:
     """Mean SSIM of two RGB frames over `region` (grey levels, Gaussian window sigma 1.5)."""
-    x = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY).astype(np.float64)
-    y = cv2.cvtColor(b, cv2.COLOR_RGB2GRAY).astype(np.float64)
+    if not region.any():
+        return float("nan")
+    y0, y1, x0, x1 = _box(region, SSIM_REACH)
+    region = region[y0:y1, x0:x1]
+    x = cv2.cvtColor(np.ascontiguousarray(a[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY).astype(np.float64)
+    y = cv2.cvtColor(np.ascontiguousarray(b[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY).astype(np.float64)
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
 
     def blur(img: np.ndarray) -> np.ndarray:
@@ -150,6 +169,11 @@ def seam_band(mask: np.ndarray, width: int) -> np.ndarray:
 def edge_energy(image: np.ndarray, mask: np.ndarray, width: int) -> float:
     """Gradient energy across the edge of `mask`: mean squared grey-level gradient along the edge normal, in
     its seam band (squared, so one hard step counts more than the same change spread over a feather)."""
+    if not mask.any():
+        return float("nan")
+    # the box reaches past the band (width) by the mask blur's kernel (4 sigma) and both Sobels (1 px each)
+    y0, y1, x0, x1 = _box(mask, width + 4 * max(1, width) + 4)
+    mask, image = mask[y0:y1, x0:x1], np.ascontiguousarray(image[y0:y1, x0:x1])
     band = seam_band(mask, width)
     if not band.any():
         return float("nan")

@@ -130,3 +130,21 @@ def verify_sidecar(pattern: Path) -> dict[str, Any]:
     changed = [n for n, h in frames.items() if n not in missing and sha256_file(folder / n) != h]
     return {"signature": good, "frames_ok": len(frames) - len(missing) - len(changed), "frames_changed": changed,
             "frames_missing": missing}
+
+
+def find_sequence_record(path: Path) -> Path | None:
+    """The pattern (`folder/shot.%04d.exr`) of the signed sequence that `path` (a sequence folder or one of its
+    frames) belongs to, found through its record sidecar; None when there is none."""
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    if not folder.is_dir():
+        return None
+    suffix = ".render.json"
+    for sidecar in sorted(folder.glob("*" + suffix)):
+        pattern = folder / sidecar.name[:-len(suffix)]
+        if not re.search(r"%0?\d*d|#+", pattern.name):
+            continue  # a single file's record (render.mp4.render.json), not a sequence's
+        frames = sequence_frames(pattern)
+        if (path.is_dir() and frames) or path.name in {f.name for f in frames}:
+            return pattern
+    return None

@@ -18,6 +18,12 @@ Verdicts and exit codes (distinct; also in `facedouble verify --help`):
  10  provenance showing edits without AI (or no AI declared)
  11  signer untrusted or certificate expired/revoked (with a trust list configured): not tampering
   2  usage error;  70  internal error (a crash: never one of the verdicts above)
+
+An image sequence (EXR, DPX, 16-bit PNG/TIFF; a folder, or one of its frames) is verified as a whole through
+its signed record sidecar (`shot.%04d.exr.render.json` with `.sig` and `.pem`: EXR and DPX cannot hold a C2PA
+manifest): the signature and every frame's SHA-256 are checked, and the watermark is looked for in frames
+spread over the sequence. Same verdicts: a changed or missing frame, or a record whose signature fails, is
+tampered (5); signature, frames and watermark all good is marked (0).
 """
 
 from __future__ import annotations
@@ -51,6 +57,9 @@ VERDICTS = {
     EXIT_UNTRUSTED: "signer-untrusted",
 }
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+# frames that may belong to a signed sequence (facedouble.trust.seqsign); a PNG/TIFF frame with no sequence
+# record around it is verified as a single image
+SEQUENCE_FRAME_SUFFIXES = (".exr", ".dpx", ".tif", ".tiff", ".png")
 TRUST_ANCHORS_FILE = "trust-anchors.pem"  # in the workspace: the configured trust list
 _IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 # digitalSourceType values that say generative or composited AI (IPTC vocabulary)
@@ -113,6 +122,13 @@ def verify_file(path: Path, *, key_file: str | Path | None = None, trust_anchors
     render_record. `workspace` (default FACEDOUBLE_WORKSPACE) supplies the watermark key and trust list
     unless `key_file` / `trust_anchors` (a PEM file) are given."""
     path = Path(path)
+    if path.is_dir() or (path.is_file() and path.suffix.lower() in SEQUENCE_FRAME_SUFFIXES):
+        from facedouble.trust.seqsign import find_sequence_record
+
+        pattern = find_sequence_record(path)
+        # EXR/DPX frames are always judged with their sequence: they carry no C2PA manifest of their own
+        if pattern is not None or path.is_dir() or path.suffix.lower() in (".exr", ".dpx"):
+            return verify_sequence(path, pattern, key_file=key_file, workspace=workspace)
     if not path.is_file():
         raise InputError(f"file not found: {path}")
     anchors = trust_anchors_text(trust_anchors, workspace)
@@ -145,6 +161,94 @@ def verify_file(path: Path, *, key_file: str | Path | None = None, trust_anchors
         "render_record": rec,
         "render_record_source": "c2pa" if ours else ("embedded" if embedded else None),
         "sidecar": str(sidecar_path) if sidecar_path.is_file() else None,
+        "unreadable": unreadable,
+    }
+
+
+def _sequence_watermark(folder: Path, key: watermark.WatermarkKey) -> watermark.Detection:
+    """The mark in windows of frames spread over the sequence in `folder` (its 8-bit working view, the one
+    merge marked), as `detect_video` samples a clip."""
+    from facedouble.io.video import open_source
+
+    source = open_source(folder)
+    lumas: list = []
+    groups: list[int] = []
+    examined = 0
+    for number, first in enumerate(watermark.sample_windows(source.info.frame_count or 0)):
+        for frame in source.frames(first):
+            if frame.index >= first + watermark.DETECT_WINDOW:
+                break
+            examined += 1
+            faces = watermark.observe(frame.image)
+            lumas += faces
+            groups += [number] * len(faces)
+    return watermark.decide(lumas, examined, key, groups=groups)
+
+
+def verify_sequence(path: Path, pattern: Path | None, *, key_file: str | Path | None = None,
+                    workspace: str | Path | None = None) -> dict[str, Any]:
+    """Verification report (verify_file's keys, plus "sequence") of the image sequence `path` (its folder or
+    one frame) whose signed record is `pattern`'s sidecar (None: no record found)."""
+    import json
+
+    from facedouble.trust.seqsign import verify_sidecar
+
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    key = watermark_key(key_file, workspace)
+    check, rec, unreadable, mark = None, None, None, None
+    broken = None
+    if pattern is not None:
+        try:
+            check = verify_sidecar(pattern)
+            rec = json.loads(record.sidecar_path(pattern).read_text(encoding="utf-8"))
+        except (InputError, ValueError) as exc:  # the record is there, its signature or certificate is not
+            broken = str(exc)
+    try:
+        mark = _sequence_watermark(folder, key) if key is not None else None
+    except InputError as exc:  # a tampered frame may no longer decode: the record still gives a verdict
+        unreadable = str(exc)
+    found = mark is not None and mark.found
+    payload_matches = None
+    if rec and found:
+        payload_matches = rec.get("watermark", {}).get("payload_id") == mark.payload
+    mark_text = ("watermark found" if found else "no watermark" if key is not None
+                 else "watermark not checked (no key: pass --key or use the workspace)")
+    if broken is not None:
+        code, summary = EXIT_TAMPERED, f"sequence record present but it cannot be checked: {broken}"
+    elif check is not None and (not check["signature"] or check["frames_changed"] or check["frames_missing"]):
+        what = ("the signed record's signature does not verify" if not check["signature"] else
+                f"{len(check['frames_changed'])} frame(s) changed and {len(check['frames_missing'])} missing "
+                "since signing: " + ", ".join((check["frames_changed"] + check["frames_missing"])[:5]))
+        code, summary = EXIT_TAMPERED, f"sequence record present but {what}"
+    elif unreadable is not None and check is None:
+        code, summary = EXIT_UNREADABLE, f"unreadable: {unreadable}"
+    elif payload_matches is False:
+        code, summary = EXIT_MISMATCH, ("facedouble watermark found, but its payload does not match the sequence "
+                                        "record: the record belongs to another render")
+    elif check is not None and found:
+        code, summary = EXIT_MARKED, ("marked synthetic: signed sequence record valid, every frame intact, "
+                                      "watermark found")
+    elif check is not None or found:
+        record_text = "signed sequence record valid" if check is not None else "no sequence record"
+        code, summary = EXIT_PARTIAL, f"marked synthetic, partially: {mark_text}, {record_text}"
+    else:
+        code, summary = EXIT_NOT_MARKED, ("no provenance found: no signed sequence record, "
+                                          + ("no facedouble watermark" if key is not None else mark_text))
+    detection = mark.to_dict() if mark is not None else watermark.Detection(False, None, 0, 0, 0.0).to_dict()
+    return {
+        "file": str(path),
+        "verdict": VERDICTS[code],
+        "summary": summary,
+        "exit_code": code,
+        "c2pa": {"status": "absent", "manifests": [],
+                 "note": "a sequence's provenance is its signed record (EXR/DPX cannot hold a C2PA manifest)"},
+        "watermark": detection | {"matches_record": payload_matches, "checked": key is not None,
+                                  "key_id": key.key_id if key is not None else None},
+        "render_record": rec,
+        "render_record_source": "signed sequence sidecar" if rec else None,
+        "sidecar": str(record.sidecar_path(pattern)) if pattern is not None else None,
+        "sequence": None if check is None else {"pattern": str(pattern)} | check,
         "unreadable": unreadable,
     }
 
@@ -216,4 +320,11 @@ def format_report(report: dict[str, Any]) -> str:
         f"  record:    {report['render_record_source'] or 'none'}"
         + (f", identity {rec.get('identity', {}).get('name')}, created {rec.get('created')}" if rec else ""),
     ]
+    seq = report.get("sequence")
+    if seq:
+        total = seq["frames_ok"] + len(seq["frames_changed"]) + len(seq["frames_missing"])
+        lines.append(f"  sequence:  {seq['pattern']}: signature {'valid' if seq['signature'] else 'INVALID'}, "
+                     f"{seq['frames_ok']}/{total} frames intact"
+                     + (f", changed {', '.join(seq['frames_changed'][:5])}" if seq["frames_changed"] else "")
+                     + (f", missing {', '.join(seq['frames_missing'][:5])}" if seq["frames_missing"] else ""))
     return "\n".join(lines)

@@ -28,18 +28,39 @@ class Detector(Protocol):
     def detect(self, frame_rgb: np.ndarray) -> list[Detection]: ...
 
 
-def _retinaface() -> Detector:
+DEVICES = ("cpu", "cuda", "auto")  # extract's --device: the same choices as merge's and train's
+
+
+def onnx_providers(device: str) -> list[str]:
+    """ONNX Runtime execution providers of `device`: cpu; cuda (FacedoubleError when this onnxruntime has
+    no CUDA provider, e.g. the CPU-only wheel, or no GPU); auto = CUDA when available, else CPU."""
+    if device not in DEVICES:
+        raise FacedoubleError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    if device == "cuda":
+        raise FacedoubleError("--device cuda: ONNX Runtime has no CUDA execution provider here (needs the "
+                              "onnxruntime-gpu build and a GPU); use --device cpu or auto")
+    return ["CPUExecutionProvider"]
+
+
+def _retinaface(device: str) -> Detector:
     from facedouble.extract.detectors.retinaface import RetinaFaceDetector
 
-    return RetinaFaceDetector()
+    return RetinaFaceDetector(providers=onnx_providers(device))
 
 
-DETECTORS: dict[str, Callable[[], Detector]] = {"retinaface": _retinaface}
+DETECTORS: dict[str, Callable[[str], Detector]] = {"retinaface": _retinaface}
 
 
-def get_detector(name: str) -> Detector:
-    """Instantiate the detector registered under `name`."""
+def get_detector(name: str, device: str = "cpu") -> Detector:
+    """Instantiate the detector registered under `name`, running on `device` (cpu | cuda | auto)."""
     try:
-        return DETECTORS[name]()
+        factory = DETECTORS[name]
     except KeyError:
         raise FacedoubleError(f"unknown detector {name!r}; choose from {', '.join(DETECTORS)}") from None
+    return factory(device)

@@ -17,7 +17,8 @@ class RetinaFaceDetector:
 
     name = "retinaface"
 
-    def __init__(self, max_side: int = 640, threshold: float = 0.8, threads: int = 2):
+    def __init__(self, max_side: int = 640, threshold: float = 0.8, threads: int = 2,
+                 providers: list[str] | None = None):
         import onnxruntime as ort
         import retinaface
         from retinaface.postprocess import postprocess
@@ -29,7 +30,9 @@ class RetinaFaceDetector:
         # Merge runs this (the watermark's alignment) beside PyTorch on the same cores; spinning ORT threads
         # took cores from it: embedding went from ~56 to ~35 ms a 720p frame without, extract unchanged.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(retinaface.WEIGHTS, options, providers=["CPUExecutionProvider"])
+        # providers: detectors.onnx_providers(device), CPU by default (the tested path)
+        self._session = ort.InferenceSession(retinaface.WEIGHTS, options,
+                                             providers=providers or ["CPUExecutionProvider"])
         self._pre, self._post = preprocess, postprocess
         self.max_side, self.threshold = max_side, threshold
 
