@@ -7,6 +7,9 @@ does (precision auto: bf16 autocast where the CPU has native bf16, else fp32; th
 Real models run with `--conv auto` (Winograd for the wide 3x3 convs on CPU in fp32) and `direct` for
 comparison. One more run times saehd-liae-ud-128 with the provenance hooks `facedouble merge` always adds
 (explicit-content guard, watermark, render record, C2PA signature): the speed a user sees.
+The other runs ("model-only") pass the tests' no-op hook (merge refuses to render unmarked otherwise); the
+provenance run also prints where its time goes (guard, watermark, record + C2PA, per frame). The header names
+the mask, colour transfer and batch merge really used (MergeConfig's defaults, reported by the child).
 Facesets come from `facedouble extract` (not timed). Each run is a fresh process.
 A second table gives the flicker figure (render's frame-to-frame change in the face region / the
 target's) with a static-face model - the same real GRID face (from pwij3p) pasted on every frame, so
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -61,7 +65,7 @@ if hasattr(model, "model"):  # a real network: its conv + matmul work per face a
     gflop = counter.get_total_flops() / 1e9
 out = Path(sys.argv[2])
 config = MergeConfig(workers=2)  # the defaults: batch 16
-hooks = None
+hooks, hook_s = None, {}
 if sys.argv[6] == "provenance":  # what `facedouble merge` adds: guard, watermark, render record, C2PA signature
     from facedouble.config import to_dict
     from facedouble.merge.pipeline import load_plan
@@ -69,17 +73,38 @@ if sys.argv[6] == "provenance":  # what `facedouble merge` adds: guard, watermar
     from facedouble.trust.render import RenderProvenance
     init_test_ca(out / "certs")
     plan = load_plan(model, sys.argv[1], config, None)
-    hooks = RenderProvenance.for_render(model_hash=model.model_hash, clip=plan.clip, settings=to_dict(config),
-                                        fps=float(plan.fps), frame_count=plan.frame_count,
-                                        cert=out / "certs" / "signer.pem", key=out / "certs" / "signer.key").hooks()
+    prov = RenderProvenance.for_render(model_hash=model.model_hash, clip=plan.clip, settings=to_dict(config),
+                                       fps=float(plan.fps), frame_count=plan.frame_count,
+                                       cert=out / "certs" / "signer.pem", key=out / "certs" / "signer.key")
+    hooks = prov.hooks()
+    import threading
+    lock = threading.Lock()
+    def timed(name, fn):  # seconds summed over calls (and over the worker threads that make them)
+        def call(*a, **k):
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                with lock:
+                    hook_s[name] = hook_s.get(name, 0.0) + time.perf_counter() - t0
+        return call
+    prov.guard.check = timed("guard", prov.guard.check)
+    prov.watermarker.embed_faces = timed("watermark", prov.watermarker.embed_faces)
+    hooks.post_composite[:] = [timed("post_composite (guard + watermark + label)", h) for h in hooks.post_composite]
+    hooks.metadata[:] = [timed("metadata (record)", h) for h in hooks.metadata]
+    hooks.finalize[:] = [timed("finalize (record + C2PA)", h) for h in hooks.finalize]
 t = time.perf_counter()
+if hooks is None:  # model-only: merge refuses to render unmarked, so the bench passes the tests' no-op hook
+    from tests.standin import unmarked_hooks
+    hooks = unmarked_hooks()
 result = merge(model, sys.argv[1], Outputs(video=out / "render.mp4"), config, hooks=hooks, progress=False)
 seconds = time.perf_counter() - t
 print(json.dumps({"frames": result.frames, "seconds": seconds, "model_ms": model_ms, "gflop": gflop,
                   "flicker": result.flicker,
                   "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "precision": "bf16" if getattr(model, "bf16", False) else "fp32",
-                  "winograd": getattr(model, "winograd", 0)}))
+                  "winograd": getattr(model, "winograd", 0), "mask": config.mask, "colour": config.colour,
+                  "batch": config.batch, "workers": config.workers, "hook_s": hook_s}))
 """
 PRESETS = ("saehd-liae-ud-128", "saehd-df-128")
 
@@ -103,7 +128,10 @@ def run_once(faceset: Path, out: Path, kind: str, threads: int, conv: str = "aut
     """Merge in a fresh interpreter (with the CLI's provenance hooks when asked); returns its figures."""
     proc = subprocess.run([sys.executable, "-c", RUN, str(faceset), str(out), kind, str(threads), conv,
                            "provenance" if provenance else "plain"],
-                          capture_output=True, text=True, check=True)
+                          capture_output=True, text=True)
+    if proc.returncode != 0:  # the child's own last lines say why, not the parent's traceback
+        raise SystemExit(f"merge of {kind} ({conv}, {'provenance' if provenance else 'plain'}) failed:\n"
+                         + "\n".join(proc.stderr.strip().splitlines()[-6:]))
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -175,8 +203,11 @@ def main() -> None:
                 figures["all_fps"] = [round(f["frames"] / f["seconds"], 1) for f in repeats]
                 rows.append((label, kind + (" + provenance" if provenance else ""), figures))
         flicker_rows = [] if args.only else flicker_table(tmp_path)
-    print(f"Merge, {machine()}, {time.strftime('%Y-%m-%d %H:%M')}, {len(clips)} GRID clips joined, "
-          f"MP4 out (x264 veryfast crf 18), rct colour, hull*learned mask, batch 16, 2 workers")
+    first = rows[0][2]  # the settings merge really used (MergeConfig defaults), as the child reported them
+    print(f"Merge, {machine()}, {time.strftime('%Y-%m-%d %H:%M')}, load average "
+          + ", ".join(f"{x:.2f}" for x in os.getloadavg()) + f" at the end, {len(clips)} GRID clips joined, "
+          f"MP4 out (x264 veryfast crf 18), {first['colour']} colour, {first['mask']} mask, batch {first['batch']}, "
+          f"{first['workers']} workers")
     print("GFLOP/face is the direct-convolution work; model GFLOP/s divides it by the time, so Winograd convs "
           "(4x fewer multiplies) can pass the CPU's fp32 ceiling")
     print("| footage | model | precision | convs | frames | frames/s (median; all runs) | model ms/face | GFLOP/face "
@@ -188,6 +219,10 @@ def main() -> None:
         print(f"| {label} | {kind} | {f['precision']} | {convs} | {f['frames']} | {f['frames'] / f['seconds']:.1f}"
               f"{'' if len(f['all_fps']) == 1 else ' (' + ', '.join(map(str, f['all_fps'])) + ')'} | "
               f"{f['model_ms']:.1f} | {f['gflop']:.1f} | {rate} | {_figure(f['flicker'])} | {f['peak_mib']:.0f} |")
+    for label, kind, f in rows:  # where the provenance time goes (summed over threads, per frame)
+        if f.get("hook_s"):
+            print(f"{label} {kind}: " + ", ".join(f"{k} {v / f['frames'] * 1000:.1f} ms/frame"
+                                                   for k, v in f["hook_s"].items()))
     if not flicker_rows:
         return
     print()

@@ -7,7 +7,13 @@ Each (config, batch, precision) runs in a fresh subprocess so peak RSS is its ow
 the full training step (forward src+dst, SAEHD losses, backward, AdaBelief); batches come from the
 real sampler on GRID faces when available (prefetched by a worker thread, as in training), else
 from random images. FLOPs are counted with torch's FlopCounterMode (conv + matmul, forward and
-backward), the same work DFL's figures count. Medians over `--iters` timed iterations after warm-up.
+backward), the same work DFL's figures count. Timing: after warm-up, `--repeats` timed blocks of `--iters`
+iterations each; s/iter and CPU-s/iter (process CPU time: all threads, the prefetch worker included) are the
+median over the blocks, with the blocks' range beside them.
+
+The machine's ceiling is measured first (bench/ceiling.py, same thread count, in its own process): an
+n x n x n matmul and each config's heaviest 3x3 conv (forward + backward at its batch), in bf16 and fp32;
+"share" is the config's GFLOP/s over the higher of the two in its precision.
 
 DeepFaceLab is NOT run here: the "ref DFL" column is a reference figure measured on another machine
 (see DFL_REFERENCE_SOURCE, issue 19), printed with its provenance, never as if measured in this run.
@@ -55,8 +61,8 @@ def _faceset(size: int) -> Path | None:
 
 
 def run_one(preset_name: str, batch: int, precision: str, iters: int, warmup: int, threads: int,
-            optimizer_kernel: str = "auto", conv_weight_grad: str = "auto") -> dict:
-    """Time one configuration in this process."""
+            optimizer_kernel: str = "auto", conv_weight_grad: str = "auto", repeats: int = 3) -> dict:
+    """Time one configuration in this process: `repeats` blocks of `iters` steps, medians over the blocks."""
     import numpy as np
     import torch
     from torch.utils.flop_counter import FlopCounterMode
@@ -114,19 +120,22 @@ def run_one(preset_name: str, batch: int, precision: str, iters: int, warmup: in
         opt_walls.append(time.perf_counter() - t)
 
     tr.opt.step = timed_step
-    walls, cpu0 = [], time.process_time()
-    for i in range(iters):
-        b = batch_for(warmup + 1 + i)
-        t = time.perf_counter()
-        tr.step(b)
-        walls.append(time.perf_counter() - t)
-    cpu = (time.process_time() - cpu0) / iters
+    walls, cpus, i = [], [], warmup + 1
+    for _ in range(max(repeats, 1)):  # each block timed whole (batch fetch included, as in training)
+        t, cpu0 = time.perf_counter(), time.process_time()
+        for _ in range(iters):
+            tr.step(batch_for(i))
+            i += 1
+        walls.append((time.perf_counter() - t) / iters)
+        cpus.append((time.process_time() - cpu0) / iters)
     if source is not None:
         source.close()
-    med = statistics.median(walls)
+    med, cpu = statistics.median(walls), statistics.median(cpus)
     return {"preset": preset_name, "batch": batch, "precision": precision, "threads": threads,
             "params_M": round(count_parameters(tr.model) / 1e6, 2), "s_per_iter": round(med, 3),
-            "samples_per_s": round(batch / med, 2), "cpu_s_per_iter": round(cpu, 2),
+            "samples_per_s": round(batch / med, 2), "cpu_s_per_iter": round(cpu, 2), "repeats": len(walls),
+            "iters_per_repeat": iters, "s_per_iter_repeats": [round(w, 3) for w in walls],
+            "cpu_s_per_iter_repeats": [round(c, 2) for c in cpus],
             "gflop_per_iter": round(flops / 1e9, 1), "gflop_per_s": round(flops / 1e9 / med, 1),
             "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20, 2),
             "optimizer_kernel": tr.opt.kernel, "optimizer_ms": round(statistics.median(opt_walls) * 1e3, 1),
@@ -134,17 +143,43 @@ def run_one(preset_name: str, batch: int, precision: str, iters: int, warmup: in
             "load_avg_1m": round(os.getloadavg()[0], 2)}
 
 
+HEADER = (f"{'config':<22}{'prec':<6}{'opt':<9}{'gemm-dW':>8}{'opt ms':>7}{'s/iter':>8}{'range':>12}{'samp/s':>8}"
+          f"{'CPU-s':>7}{'GFLOP':>8}{'GFLOP/s':>9}{'ceiling':>9}{'share':>7}{'RSS GiB':>9}{'ref DFL':>8}{'vs ref':>8}")
+
+
+def format_row(r: dict, ceiling: float | None, dfl: float | None) -> str:
+    """One table line for a `run_one` result; `ceiling` is the measured GFLOP/s ceiling in its precision."""
+    walls = r.get("s_per_iter_repeats") or [r["s_per_iter"]]
+    spread = f"{min(walls):.2f}-{max(walls):.2f}"
+    ceil = f"{ceiling:.0f}" if ceiling else "-"
+    share = f"{r['gflop_per_s'] / ceiling:.0%}" if ceiling else "-"
+    ref = f"{dfl:.2f}" if dfl else "-"
+    speed = f"{dfl / r['s_per_iter']:.2f}x" if dfl else "-"
+    return (f"{r['preset'] + ':' + str(r['batch']):<22}{r['precision']:<6}{r['optimizer_kernel']:<9}"
+            f"{r['gemm_grad_convs']:>8}{r['optimizer_ms']:>7.0f}{r['s_per_iter']:>8.2f}{spread:>12}"
+            f"{r['samples_per_s']:>8.2f}{r['cpu_s_per_iter']:>7.2f}{r['gflop_per_iter']:>8.0f}{r['gflop_per_s']:>9.1f}"
+            f"{ceil:>9}{share:>7}{r['peak_rss_gib']:>9.2f}{ref:>8}{speed:>8}")
+
+
 def main() -> None:
-    """Run every configuration in its own subprocess and print a table (and JSON lines)."""
+    """Measure the ceiling, then run every configuration in its own subprocess and print a table (and JSON lines)."""
     from facedouble.train.models.gemm_grad import WEIGHT_GRAD_MODES
     from facedouble.train.optim import OPTIMIZER_KERNELS
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--configs", default=DEFAULT_CONFIGS, help="preset:batch,... (default: the issue's)")
-    ap.add_argument("--precisions", default="fp32,bf16")
-    ap.add_argument("--iters", type=int, default=10)
-    ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=2)
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="Columns: s/iter and CPU-s are medians over the repeats (range: fastest-slowest repeat); share = "
+        "GFLOP/s / ceiling, the higher of the measured matmul and the config's heaviest 3x3 conv GFLOP/s in the "
+        "same precision (bench/ceiling.py); ref DFL is a reference figure from another machine, never measured "
+        "here (its source is printed).")
+    ap.add_argument("--configs", default=DEFAULT_CONFIGS, help="preset:batch,... (default: the issue's four)")
+    ap.add_argument("--precisions", default="fp32,bf16", help="comma list of fp32, bf16 (default both)")
+    ap.add_argument("--iters", type=int, default=4, help="training steps per timed repeat (default 4)")
+    ap.add_argument("--repeats", type=int, default=3, help="timed repeats per config; medians printed (default 3)")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads, for training and the ceiling (default 2)")
+    ap.add_argument("--ceiling-size", type=int, default=2048, help="matmul n for the ceiling (default 2048)")
+    ap.add_argument("--no-ceiling", action="store_true", help="skip the ceiling measurement (no share column)")
     ap.add_argument("--optimizer-kernel", default="auto", choices=OPTIMIZER_KERNELS,
                     help="AdaBelief step (default: what training picks, compiled where a C++ compiler exists)")
     ap.add_argument("--conv-weight-grad", default="auto", choices=WEIGHT_GRAD_MODES,
@@ -155,38 +190,51 @@ def main() -> None:
         tune_process()  # what the CLI does before torch loads: OpenMP spin count, heap reuse
         name, batch, prec = args.one.split(":")
         print(json.dumps(run_one(name, int(batch), prec, args.iters, args.warmup, args.threads,
-                                 args.optimizer_kernel, args.conv_weight_grad)))
+                                 args.optimizer_kernel, args.conv_weight_grad, args.repeats)))
         return
-    print(f"# {os.cpu_count()} CPUs visible, {args.threads} threads; load average at start "
-          f"{os.getloadavg()[0]:.2f} (shared machine: figures are lower bounds)")
-    print(f"{'config':<22}{'prec':<6}{'opt':<9}{'gemm-dW':>8}{'opt ms':>7}{'s/iter':>8}{'samp/s':>8}{'CPU-s':>7}"
-          f"{'GFLOP':>8}{'GFLOP/s':>9}"
-          f"{'RSS GiB':>9}{'ref DFL':>8}{'vs ref':>8}")
-    print(f"# ref DFL = reference s/iter from another machine, not measured here: {DFL_REFERENCE_SOURCE}")
+    from bench.common import machine
+
+    print(f"# {machine()}, {args.threads} threads; load average at start "
+          + ", ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1/5/15 min; shared machine: figures are lower bounds)")
     precisions = args.precisions.split(",")
     if "bf16" in precisions and not native_bf16("cpu"):
         print("# bf16 skipped: this CPU has no native bf16 (AVX-512 BF16/AMX); emulated bf16 runs ~10x slower")
         precisions.remove("bf16")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(args.threads)}
+    ceilings: dict = {}
+    if not args.no_ceiling:
+        cmd = [sys.executable, "-m", "bench.ceiling", "--json", "--configs", args.configs, "--precisions",
+               ",".join(precisions), "--threads", str(args.threads), "--size", str(args.ceiling_size),
+               "--repeats", str(args.repeats)]
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+        if proc.returncode == 0:
+            from bench.ceiling import table
+
+            result = json.loads(proc.stdout.strip().splitlines()[-1])
+            print("\n".join(table(result)), flush=True)
+            ceilings = {k: v["ceiling"] for k, v in result["configs"].items()}
+        else:
+            print(f"# ceiling failed: {proc.stderr.strip().splitlines()[-1:]}")
+    print(HEADER)
+    print(f"# ref DFL = reference s/iter from another machine, not measured here: {DFL_REFERENCE_SOURCE}")
     for item in args.configs.split(","):
         name, batch = item.split(":")
         for prec in precisions:
             cmd = [sys.executable, "-m", "bench.train", "--one", f"{name}:{batch}:{prec}", "--iters",
-                   str(args.iters), "--warmup", str(args.warmup), "--threads", str(args.threads),
-                   "--optimizer-kernel", args.optimizer_kernel, "--conv-weight-grad", args.conv_weight_grad]
-            env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(args.threads)}
+                   str(args.iters), "--repeats", str(args.repeats), "--warmup", str(args.warmup), "--threads",
+                   str(args.threads), "--optimizer-kernel", args.optimizer_kernel, "--conv-weight-grad",
+                   args.conv_weight_grad]
             proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
             if proc.returncode != 0:
                 print(f"{name}:{batch} {prec}: failed: {proc.stderr.strip().splitlines()[-1:]}")
                 continue
             r = json.loads(proc.stdout.strip().splitlines()[-1])
             dfl = DFL.get((name, int(batch)))
-            speed = f"{dfl / r['s_per_iter']:.2f}x" if dfl else "-"
-            ref = f"{dfl:.2f}" if dfl else "-"
-            print(f"{name + ':' + batch:<22}{prec:<6}{r['optimizer_kernel']:<9}"
-                  f"{r['gemm_grad_convs']:>8}{r['optimizer_ms']:>7.0f}"
-                  f"{r['s_per_iter']:>8.2f}{r['samples_per_s']:>8.2f}"
-                  f"{r['cpu_s_per_iter']:>7.2f}{r['gflop_per_iter']:>8.0f}{r['gflop_per_s']:>9.1f}"
-                  f"{r['peak_rss_gib']:>9.2f}{ref:>8}{speed:>8}", flush=True)
+            ceiling = ceilings.get(item, {}).get(prec)
+            print(format_row(r, ceiling, dfl), flush=True)
+            if ceiling:
+                r["ceiling_gflop_per_s"] = ceiling
+                r["share_of_ceiling"] = round(r["gflop_per_s"] / ceiling, 3)
             if dfl:
                 r["dfl_reference_s_per_iter"] = dfl
                 r["dfl_reference_source"] = DFL_REFERENCE_SOURCE
