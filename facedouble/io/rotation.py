@@ -9,7 +9,6 @@ carries the plate's display matrix: stored pixels, size and rotation all match t
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,19 +41,10 @@ def set_display_rotation(stream: Any, rotation: int) -> None:
         stream.set_display_rotation(int(rotation) % 360)
 
 
-def clip_rotation(clip: str | Path | None) -> int:
-    """The display rotation of a clip's video, as the frame reader applies it (0 for stills, or no clip)."""
-    if clip is None or Path(clip).is_dir():
-        return 0
-    from facedouble.io.video import open_source
-
-    return int(getattr(open_source(clip).info, "rotation", 0) or 0)
-
-
 class StoredOrientation:
     """Wraps a segment encoder (open/write/close/abort/shutdown) so upright frames are encoded in a rotated
     clip's stored orientation; the display matrix is added when the segments are joined (see
-    `set_display_rotation`, `clip_rotation`)."""
+    `set_display_rotation`; the rotation travels in the merge's plan.json)."""
 
     def __init__(self, encoder: Any, rotation: int):
         self._encoder, self.rotation = encoder, int(rotation) % 360

@@ -108,6 +108,7 @@ def _finalize(outputs: Outputs, hooks: MergeHooks | None, seconds: float) -> Mer
             end = frames[-1]["timestamp"] + 1.0 / float(fps)
             window = (frames[0]["timestamp"], end if state["window"][1] is not None else None)
         concat_segments(segments, staged.video, audio_from=clip, metadata=metadata, timecode=timecode, fps=fps,
+                        rotation=int(state.get("rotation") or 0),
                         audio_window=window, video_shift=frames[0]["pts"] if ranged and frames else 0)
     height = int(state.get("height") or 0)
     if outputs.transforms is not None:

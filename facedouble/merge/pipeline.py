@@ -104,7 +104,7 @@ def merge(model: Swapper, faceset: str | Path, outputs: Outputs, config: MergeCo
              "settings": to_dict(config), "overrides": [dataclasses.asdict(r) for r in rules],
              "outputs": {k: str(v) if v else None for k, v in dataclasses.asdict(outputs).items()},
              "tool": f"facedouble {__version__}", "fps_exact": str(plan.fps), "timecode": plan.info.timecode,
-             "window": [lo, hi], "bit_depth": plan.info.bit_depth}
+             "window": [lo, hi], "bit_depth": plan.info.bit_depth, "rotation": plan.info.rotation}
     # one merge per output (shards side by side); a second one, or a read-only folder, stops here
     locks = part_locks(outputs.work_dir(), "merge", shard)
     try:

@@ -29,7 +29,7 @@ import numpy as np
 
 from facedouble.errors import FacedoubleError, InternalError
 from facedouble.io.atomic import atomic_write_bytes, storage_error
-from facedouble.io.rotation import clip_rotation, set_display_rotation
+from facedouble.io.rotation import set_display_rotation
 
 # FFmpeg AVColorSpace -> the matrices swscale knows (SMPTE 170M and BT.470BG are both BT.601).
 _MATRIX = {1: 1, 4: 4, 5: 5, 6: 5, 7: 7, 9: 9, 10: 9}
@@ -375,14 +375,15 @@ def _encoder_main() -> None:
 def concat_segments(segments: Sequence[Path], out: Path, audio_from: Path | None = None,
                     metadata: dict[str, str] | None = None, timecode: str | None = None,
                     fps: Fraction | None = None, audio_window: tuple[float, float | None] | None = None,
-                    video_shift: int = 0) -> None:
+                    video_shift: int = 0, rotation: int = 0) -> None:
     """Remux video `segments` (in order) into `out`, copying every audio stream of `audio_from`.
 
     Packets are copied unchanged (lossless); `video_shift` (in the segments' time base) is taken off every
     video timestamp, so a `--frames` range starting late begins at time 0. `timecode` (SMPTE, of the first
     output frame) is written as the MOV/MP4 tmcd track, which needs the frame rate `fps`. `audio_window` =
     (start, end) in the clip's seconds keeps only the audio packets overlapping the rendered frames (packet
-    granularity), shifted like the video.
+    granularity), shifted like the video. `rotation` is the plate's display rotation (degrees counter-clockwise,
+    as the frame reader found it): the output carries the same display matrix (facedouble.io.rotation).
     `out` is written atomically.
     """
     import av
@@ -414,7 +415,7 @@ def concat_segments(segments: Sequence[Path], out: Path, audio_from: Path | None
                 vout = output.add_stream_from_template(vin0)
             except ValueError as exc:  # e.g. ProRes segments joined into an .mp4
                 raise FacedoubleError(f"cannot write {out.name}: {exc}; use a .mov output") from None
-            set_display_rotation(vout, clip_rotation(audio_from))  # the plate's display matrix (io.rotation)
+            set_display_rotation(vout, rotation)  # the plate's display matrix (io.rotation)
             if vin0.codec_context.name == "hevc" and fmt in ("mp4", "mov"):
                 vout.codec_context.codec_tag = "hvc1"  # QuickTime and Resolve play only hvc1-tagged HEVC
             elif vin0.codec_context.name == "prores":  # the fourcc names the ProRes flavour (ap4h = 4444)
