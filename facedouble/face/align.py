@@ -71,3 +71,9 @@ def warp_face(frame_rgb: np.ndarray, mat: np.ndarray, size: int) -> np.ndarray:
 def eye_centres(landmarks68: np.ndarray) -> np.ndarray:
     """(2, 2): centre of the image-left eye (points 36-41) and the image-right eye (42-47)."""
     return np.stack([landmarks68[36:42].mean(0), landmarks68[42:48].mean(0)])
+
+
+def inter_ocular(landmarks68: np.ndarray) -> float:
+    """Distance between the eye centres of 68 points: the face's unit of size (merge regions, report errors)."""
+    left, right = eye_centres(landmarks68)
+    return float(np.linalg.norm(left - right))

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from facedouble.errors import FacedoubleError
+from facedouble.face.align import inter_ocular
 
 REGIONS = ("face", "mouth", "lower-face", "eyes")
 PLATE_PARTS = ("mouth", "eyes")
@@ -73,11 +74,6 @@ def check_region(region: str) -> str:
     return region
 
 
-def iod(landmarks: np.ndarray) -> float:
-    """Inter-ocular distance (eye centres) of 68 points, the unit of every size here."""
-    return float(np.linalg.norm(landmarks[36:42].mean(0) - landmarks[42:48].mean(0)))
-
-
 def _has_mesh(mesh: np.ndarray | None) -> bool:
     return mesh is not None and len(mesh) >= 468
 
@@ -126,7 +122,7 @@ def region_mask(region: str, size: int, landmarks: np.ndarray, mesh: np.ndarray 
     if region == "face":
         return None
     grow, feather = REGION_SHAPE[region]
-    unit = iod(landmarks)
+    unit = inter_ocular(landmarks)
     distance = signed_distance(region_polygons(region, landmarks, mesh), size)
     return ramp(distance, grow * unit, max(feather * unit, MIN_FEATHER_PX))
 
@@ -136,7 +132,7 @@ def region_reach(region: str, landmarks: np.ndarray) -> float:
     if region == "face":
         return 0.0
     grow, feather = REGION_SHAPE[region]
-    unit = iod(landmarks)
+    unit = inter_ocular(landmarks)
     return grow * unit + max(feather * unit, MIN_FEATHER_PX)
 
 
@@ -153,7 +149,7 @@ def plate_polygons(part: str, landmarks: np.ndarray, mesh: np.ndarray | None) ->
 
 def plate_feather(landmarks: np.ndarray) -> float:
     """Ramp half-width (px) of the kept plate parts for this face."""
-    return max(PLATE_FEATHER * iod(landmarks), MIN_FEATHER_PX)
+    return max(PLATE_FEATHER * inter_ocular(landmarks), MIN_FEATHER_PX)
 
 
 def plate_mask(parts: tuple[str, ...], size: int, landmarks: np.ndarray, mesh: np.ndarray | None) -> np.ndarray | None:

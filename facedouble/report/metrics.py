@@ -31,7 +31,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from facedouble.face.align import umeyama
+from facedouble.face.align import inter_ocular, umeyama
 from facedouble.face.mesh import FACE_OVAL
 from facedouble.faceset.pose import head_pose
 
@@ -45,11 +45,6 @@ GAZE_RIGID = np.array([*FACE_OVAL, 1, 4, 5, 6, 168, 195, 197])
 GRAIN_SIGMA = 1.5  # px; residual flicker is measured above grain (see residual_change)
 SSIM_REACH = 5  # px: half the 11x11 Gaussian window of ssim_region
 OCCLUDER_TOL = 8  # levels: a render within this of the plate left the pixel alone (codec noise stays below)
-
-
-def inter_ocular(landmarks: np.ndarray) -> float:
-    """Distance between the eye centres."""
-    return float(np.linalg.norm(landmarks[36:42].mean(0) - landmarks[42:48].mean(0)))
 
 
 def pose_error(render: np.ndarray, target: np.ndarray) -> float:

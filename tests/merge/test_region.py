@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 from facedouble.errors import FacedoubleError
+from facedouble.face.align import inter_ocular
 from facedouble.merge.overrides import FaceSettings, OverrideRule, Overrides
 from facedouble.merge.region import (
     MESH_INNER_LIPS,
     MESH_LEFT_EYE,
     MESH_RIGHT_EYE,
     REGIONS,
-    iod,
     parse_plate_parts,
     plate_feather,
     region_polygons,
@@ -155,7 +155,7 @@ def test_region_mode_leaves_the_plate_exact_outside_the_region(plan, target_fram
     changed, whole_changed = (image != plate).any(axis=-1), (whole != plate).any(axis=-1)
     # the model is in the region, as far as the face mask reaches (it bounds every region: the brows of
     # `eyes` straddle the landmark hull's edge)
-    core = (distance > 0.1 * iod(landmarks)) & whole_changed
+    core = (distance > 0.1 * inter_ocular(landmarks)) & whole_changed
     assert core.sum() > 50 and changed[core].mean() > 0.9
     # and only there: a part of what the whole-face merge changes
     share = {"mouth": 0.4, "eyes": 0.5, "lower-face": 0.8}[region]
@@ -179,7 +179,7 @@ class TimeShiftSwapper:
 
 def mouth_opening(landmarks: np.ndarray) -> float:
     """Inner-lip gap (points 62-66) over the inter-ocular distance."""
-    return float(np.linalg.norm(landmarks[62] - landmarks[66]) / iod(landmarks))
+    return float(np.linalg.norm(landmarks[62] - landmarks[66]) / inter_ocular(landmarks))
 
 
 def test_dubbed_mouth_follows_the_model_and_the_eyes_stay_the_plates(plan, target_frames):
@@ -205,7 +205,7 @@ def test_dubbed_mouth_follows_the_model_and_the_eyes_stay_the_plates(plan, targe
             found = landmarker.from_landmarks(image, plate_lm)
             assert found is not None
             got = found.landmarks
-            unit = iod(plate_lm)
+            unit = inter_ocular(plate_lm)
             to_dub = np.linalg.norm(got[48:68] - dub_lm[48:68], axis=1).mean() / unit
             to_plate = np.linalg.norm(got[48:68] - plate_lm[48:68], axis=1).mean() / unit
             assert to_dub < 0.6 * to_plate, (index, to_dub, to_plate)
