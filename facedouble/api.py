@@ -219,12 +219,14 @@ def train_start(model_dir: PathLike, src: PathLike, dst: PathLike | None = None,
         return losses
 
     trainer.step = reporting_step  # this trainer only: the loop calls self.step once per iteration
+    from facedouble.train.ddp import end_process_group
+
+    finished = False
     try:
         summary = trainer.run()
+        finished = True
     finally:
-        from facedouble.train.ddp import end_process_group
-
-        end_process_group()
+        end_process_group(finished)
     _report(progress, Progress("train", summary["iteration"], total, "iter", "saved", finished=True,
                                info={k: v for k, v in summary.items() if k != "loss"}))
     return summary

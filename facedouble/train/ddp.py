@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import logging
 import os
 
 import torch
 import torch.distributed as dist
+
+log = logging.getLogger(__name__)
+
+# how long a finished rank waits at the closing barrier for the others (rank 0 may still be saving)
+BARRIER_TIMEOUT_S = 600
 
 
 def world_and_rank() -> tuple[int, int]:
@@ -20,11 +27,26 @@ def init_process_group(world: int, cuda: bool) -> None:
         dist.init_process_group("nccl" if cuda else "gloo")
 
 
-def end_process_group() -> None:
-    """Tear down torchrun's process group before exit: a gloo group left alive can abort a rank at exit
-    ("terminate called without an active exception") after the work is done."""
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()  # no barrier: after a failure on one rank it would hang the others
+def end_process_group(finished: bool = False) -> None:
+    """Tear down torchrun's process group before exit.
+
+    `finished`: every rank completed the run. Then the ranks first meet at a bounded barrier, so none
+    tears its gloo connections down while a peer still uses them (rank 0 saves the checkpoint after the
+    last collective; a rank that closed its pairs then, or exited, could abort the other with
+    "terminate called without an active exception"). After a failure there is no barrier: the failed
+    rank would never come, and the others would wait out the timeout for nothing.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if finished:
+        try:
+            if dist.get_backend() == "gloo":
+                dist.monitored_barrier(timeout=datetime.timedelta(seconds=BARRIER_TIMEOUT_S))
+            else:
+                dist.barrier()
+        except RuntimeError as exc:  # a peer died meanwhile: still tear down, the run's result stands
+            log.warning("ranks did not meet before the process group was closed: %s", exc)
+    dist.destroy_process_group()
 
 
 def wrap(model: torch.nn.Module, world: int) -> torch.nn.Module:
