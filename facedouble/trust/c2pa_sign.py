@@ -16,6 +16,7 @@ from typing import Any
 
 from facedouble.errors import FacedoubleError, InputError
 from facedouble.io.atomic import atomic_open, atomic_write_bytes
+from facedouble.trust import keyalg
 
 RECORD_LABEL = "org.facedouble.render-record"
 SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
@@ -52,23 +53,7 @@ def _manifest(record: dict[str, Any], has_parent: bool) -> dict[str, Any]:
 
 def signing_alg(key_pem: bytes) -> str:
     """C2PA algorithm for a private key: ES256/384/512 by EC curve, PS256 for RSA, Ed25519; InputError else."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-
-    try:
-        key = serialization.load_pem_private_key(key_pem, password=None)
-    except (ValueError, TypeError) as exc:
-        raise InputError(f"the signing key is not an unencrypted PEM private key ({exc})") from None
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        alg = {"secp256r1": "es256", "secp384r1": "es384", "secp521r1": "es512"}.get(key.curve.name)
-        if alg:
-            return alg
-        raise InputError(f"C2PA signs with EC P-256, P-384 or P-521, not {key.curve.name}")
-    if isinstance(key, rsa.RSAPrivateKey):
-        return "ps256"
-    if isinstance(key, ed25519.Ed25519PrivateKey):
-        return "ed25519"
-    raise InputError(f"C2PA cannot sign with a {type(key).__name__}")
+    return keyalg.algorithm(keyalg.load_private_key(key_pem))
 
 
 def sign_manifest(path: Path, manifest: dict[str, Any], cert: Path, key: Path, parent: Path | None = None,

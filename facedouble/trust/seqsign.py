@@ -25,7 +25,7 @@ from typing import Any
 from facedouble.errors import InputError
 from facedouble.io.atomic import atomic_write_bytes, atomic_write_json
 from facedouble.io.digest import sha256_file
-from facedouble.trust import c2pa_sign, record
+from facedouble.trust import c2pa_sign, keyalg, record
 
 EMBEDDABLE = (".png", ".tif", ".tiff")  # C2PA-signed in the file itself
 
@@ -75,24 +75,11 @@ def finalize_sequence(pattern: Path, rec: dict[str, Any], clip: Path, cert: Path
 
 def _sign_detached(path: Path, cert: Path, key: Path) -> None:
     """`path`.sig (signature over its bytes) and `path`.pem (the signer's certificate chain)."""
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-
     try:
-        private = serialization.load_pem_private_key(Path(key).read_bytes(), password=None)
-    except (OSError, ValueError, TypeError) as exc:
+        private = keyalg.load_private_key(Path(key).read_bytes())
+    except OSError as exc:
         raise InputError(f"cannot read signing key {key}: {exc}") from None
-    data = path.read_bytes()
-    if isinstance(private, ec.EllipticCurvePrivateKey):
-        signature = private.sign(data, ec.ECDSA(hashes.SHA256()))
-    elif isinstance(private, rsa.RSAPrivateKey):
-        signature = private.sign(data, padding.PSS(padding.MGF1(hashes.SHA256()), padding.PSS.DIGEST_LENGTH),
-                                 hashes.SHA256())
-    elif isinstance(private, ed25519.Ed25519PrivateKey):
-        signature = private.sign(data)
-    else:
-        raise InputError(f"unsupported signing key type in {key}")
-    atomic_write_bytes(path.with_name(path.name + ".sig"), signature)
+    atomic_write_bytes(path.with_name(path.name + ".sig"), keyalg.sign(private, path.read_bytes()))
     shutil.copyfile(cert, path.with_name(path.name + ".pem"))
 
 
@@ -100,9 +87,6 @@ def verify_sidecar(pattern: Path) -> dict[str, Any]:
     """Check a sequence's signed record: signature, and every frame's hash. Returns
     {"signature": bool, "frames_ok": int, "frames_changed": [names], "frames_missing": [names]}."""
     from cryptography import x509
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
     sidecar = sidecar_for(Path(pattern))
     try:
@@ -112,18 +96,7 @@ def verify_sidecar(pattern: Path) -> dict[str, Any]:
         rec = json.loads(data)
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read the signed record of {pattern}: {exc}") from None
-    public = cert.public_key()
-    try:
-        if isinstance(public, ec.EllipticCurvePublicKey):
-            public.verify(signature, data, ec.ECDSA(hashes.SHA256()))
-        elif isinstance(public, rsa.RSAPublicKey):
-            public.verify(signature, data, padding.PSS(padding.MGF1(hashes.SHA256()), padding.PSS.DIGEST_LENGTH),
-                          hashes.SHA256())
-        elif isinstance(public, ed25519.Ed25519PublicKey):
-            public.verify(signature, data)
-        good = True
-    except InvalidSignature:
-        good = False
+    good = keyalg.verify(cert.public_key(), signature, data)
     frames = rec.get("sequence", {}).get("frames", {})
     folder = Path(pattern).parent
     missing = [n for n in frames if not (folder / n).is_file()]
