@@ -2,9 +2,12 @@
 
     python -m bench.train                      # the issue's configs, fp32 and bf16, 2 threads
     python -m bench.train --configs quick96:4 --iters 5 --precisions fp32
+    python -m bench.train --configs quick96:4 --optimizer adabelief --lr 5e-5 --lr-dropout 1   # another recipe
 
 Each (config, batch, precision) runs in a fresh subprocess so peak RSS is its own. The step timed is
-the full training step (forward src+dst, SAEHD losses, backward, AdaBelief); batches come from the
+the full training step (forward src+dst, SAEHD losses, backward, the optimizer of the preset's DFL recipe
+unless --optimizer/--lr/--lr-dropout say otherwise: quick96 RMSprop 2e-4 with lr-dropout 0.3, the SAEHD presets
+AdaBelief 5e-5; each config's recipe is printed above its rows); batches come from the
 real sampler on GRID faces when available (prefetched by a worker thread, as in training), else
 from random images. FLOPs are counted with torch's FlopCounterMode (conv + matmul, forward and
 backward), the same work DFL's figures count. Timing: after warm-up, `--repeats` timed blocks of `--iters`
@@ -60,15 +63,30 @@ def _faceset(size: int) -> Path | None:
     return out
 
 
+def recipe_for(preset_name: str, optimizer: str | None = None, lr: float | None = None,
+               lr_dropout: float | None = None) -> dict:
+    """The preset's DFL training recipe (optimizer, lr, lr_dropout), with any of them overridden."""
+    from facedouble.train.config import TrainConfig
+    from facedouble.train.models.presets import train_recipe
+
+    given = {"optimizer": optimizer, "lr": lr, "lr_dropout": lr_dropout}
+    base = {k: getattr(TrainConfig(), k) for k in given}
+    return {**base, **train_recipe(preset_name), **{k: v for k, v in given.items() if v is not None}}
+
+
 def run_one(preset_name: str, batch: int, precision: str, iters: int, warmup: int, threads: int,
-            optimizer_kernel: str = "auto", conv_weight_grad: str = "auto", repeats: int = 3) -> dict:
-    """Time one configuration in this process: `repeats` blocks of `iters` steps, medians over the blocks."""
+            optimizer_kernel: str = "auto", conv_weight_grad: str = "auto", repeats: int = 3,
+            recipe: dict | None = None) -> dict:
+    """Time one configuration in this process: `repeats` blocks of `iters` steps, medians over the blocks.
+
+    `recipe`: optimizer, lr and lr_dropout (default: the preset's DFL recipe, as `facedouble train` uses).
+    """
     import numpy as np
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     from facedouble.train.data import AugmentConfig, BatchSource, FaceBank
-    from facedouble.train.models.presets import build_model, count_parameters, preset
+    from facedouble.train.models.presets import build_model, count_parameters, preset, recipe_text
     from facedouble.train.trainer import TrainConfig, Trainer
 
     torch.set_num_threads(threads)
@@ -85,20 +103,22 @@ def run_one(preset_name: str, batch: int, precision: str, iters: int, warmup: in
         source = None
     # A Trainer without its data/consent setup: only model, optimizer and the step are needed.
     tr = Trainer.__new__(Trainer)
-    tr.mcfg, tr.cfg = cfg, TrainConfig(batch_size=batch, bf16=precision == "bf16", channels_last=True)
+    recipe = recipe or recipe_for(preset_name)
+    tr.mcfg, tr.cfg = cfg, TrainConfig(batch_size=batch, bf16=precision == "bf16", channels_last=True, **recipe)
     tr.bf16 = tr.cfg.bf16  # what Trainer resolves from the config; here the precision asked for
     tr.device, tr.iteration, tr.world, tr.aux, tr.aux_opts = torch.device("cpu"), 0, 1, {}, {}
+    tr.dst_split = None  # one dst faceset (Trainer's multi-dst split off)
     torch.manual_seed(0)
     tr.model = build_model(cfg).to(memory_format=torch.channels_last)
     tr.net = tr.model
     from facedouble.train.models import gemm_grad
 
     gemm = gemm_grad.use_gemm(conv_weight_grad, tr.device, tr.bf16)
-    from facedouble.train.optim import AdaBelief, resolve_kernel
+    from facedouble.train.optim import make_optimizer, resolve_kernel
 
     # what `facedouble train` picks for a long session (the compile is paid in the warm-up steps)
-    kernel = resolve_kernel(optimizer_kernel, tr.device, "adabelief", 1.0, long_session=True)
-    tr.opt = AdaBelief(tr.model.parameters(), kernel=kernel)
+    kernel = resolve_kernel(optimizer_kernel, tr.device, recipe["optimizer"], recipe["lr_dropout"], long_session=True)
+    tr.opt = make_optimizer(recipe["optimizer"], tr.model.parameters(), recipe["lr"], recipe["lr_dropout"], kernel)
 
     def batch_for(i: int) -> dict:
         return source.get(i) if source is not None else fake
@@ -138,9 +158,48 @@ def run_one(preset_name: str, batch: int, precision: str, iters: int, warmup: in
             "cpu_s_per_iter_repeats": [round(c, 2) for c in cpus],
             "gflop_per_iter": round(flops / 1e9, 1), "gflop_per_s": round(flops / 1e9 / med, 1),
             "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20, 2),
-            "optimizer_kernel": tr.opt.kernel, "optimizer_ms": round(statistics.median(opt_walls) * 1e3, 1),
+            "recipe": recipe_text(recipe), "optimizer_kernel": getattr(tr.opt, "kernel", "fused"),
+            "optimizer_ms": round(statistics.median(opt_walls) * 1e3, 1),
             "gemm_grad_convs": gemm_convs, "data": "grid" if source is not None else "random",
             "load_avg_1m": round(os.getloadavg()[0], 2)}
+
+
+def optimizer_pairs(preset_name: str, pairs: int, threads: int, recipes: list[dict]) -> list[dict]:
+    """The optimizer step alone at the preset's size, each recipe's step in turn (`pairs` rounds), one process.
+
+    The recipe changes nothing else in the training step (same model, losses, batches), so this isolates its cost;
+    interleaving the recipes makes a shared machine's drift hit all of them alike. Median wall and CPU ms per step.
+    """
+    import torch
+
+    from facedouble.train.models.presets import build_model, preset, recipe_text
+    from facedouble.train.optim import make_optimizer, resolve_kernel
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    models = [build_model(preset(preset_name)).to(memory_format=torch.channels_last) for _ in recipes]
+    opts = []
+    for model, r in zip(models, recipes, strict=True):
+        for p in model.parameters():
+            p.grad = torch.randn_like(p) * 1e-3
+        kernel = resolve_kernel("auto", torch.device("cpu"), r["optimizer"], r["lr_dropout"], long_session=True)
+        opts.append(make_optimizer(r["optimizer"], model.parameters(), r["lr"], r["lr_dropout"], kernel))
+    for opt in opts:  # compile and warm up
+        for _ in range(2):
+            opt.step()
+    walls: list[list[float]] = [[] for _ in opts]
+    cpus: list[list[float]] = [[] for _ in opts]
+    for _ in range(pairs):
+        for i, opt in enumerate(opts):
+            t, c = time.perf_counter(), time.process_time()
+            opt.step()
+            walls[i].append((time.perf_counter() - t) * 1e3)
+            cpus[i].append((time.process_time() - c) * 1e3)
+    return [{"preset": preset_name, "recipe": recipe_text(r), "kernel": getattr(o, "kernel", "fused"),
+             "step_ms": round(statistics.median(w), 1), "cpu_ms": round(statistics.median(c), 1),
+             "range_ms": [round(min(w), 1), round(max(w), 1)], "pairs": pairs,
+             "load_avg_1m": round(os.getloadavg()[0], 2)}
+            for r, o, w, c in zip(recipes, opts, walls, cpus, strict=True)]
 
 
 HEADER = (f"{'config':<22}{'prec':<6}{'opt':<9}{'gemm-dW':>8}{'opt ms':>7}{'s/iter':>8}{'range':>12}{'samp/s':>8}"
@@ -164,7 +223,8 @@ def format_row(r: dict, ceiling: float | None, dfl: float | None) -> str:
 def main() -> None:
     """Measure the ceiling, then run every configuration in its own subprocess and print a table (and JSON lines)."""
     from facedouble.train.models.gemm_grad import WEIGHT_GRAD_MODES
-    from facedouble.train.optim import OPTIMIZER_KERNELS
+    from facedouble.train.models.presets import recipe_text
+    from facedouble.train.optim import OPTIMIZER_KERNELS, OPTIMIZERS
 
     ap = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
@@ -181,16 +241,32 @@ def main() -> None:
     ap.add_argument("--ceiling-size", type=int, default=2048, help="matmul n for the ceiling (default 2048)")
     ap.add_argument("--no-ceiling", action="store_true", help="skip the ceiling measurement (no share column)")
     ap.add_argument("--optimizer-kernel", default="auto", choices=OPTIMIZER_KERNELS,
-                    help="AdaBelief step (default: what training picks, compiled where a C++ compiler exists)")
+                    help="AdaBelief/RMSprop step (default: what training picks, compiled where a C++ compiler exists)")
+    ap.add_argument("--optimizer", choices=list(OPTIMIZERS), help="optimizer (default: each preset's DFL recipe)")
+    ap.add_argument("--lr", type=float, help="learning rate (default: each preset's DFL recipe)")
+    ap.add_argument("--lr-dropout", type=float, help="lr-dropout keep probability, 1 = off (default: the recipe's)")
     ap.add_argument("--conv-weight-grad", default="auto", choices=WEIGHT_GRAD_MODES,
                     help="3x3 conv weight gradients (default: what training picks, gemm in fp32 on CPU)")
+    ap.add_argument("--optimizer-pairs", metavar="PRESET",
+                    help="only time the optimizer step at PRESET's size: its DFL recipe and AdaBelief 5e-5 (SAEHD's), "
+                         "interleaved, --repeats rounds")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.optimizer_pairs:
+        tune_process()
+        saehd = {"optimizer": "adabelief", "lr": 5e-5, "lr_dropout": 1.0}
+        recipes = [recipe_for(args.optimizer_pairs, args.optimizer, args.lr, args.lr_dropout), saehd]
+        print(f"# optimizer step alone, {args.threads} threads, load average "
+              + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+        for r in optimizer_pairs(args.optimizer_pairs, args.repeats, args.threads, recipes):
+            print(json.dumps(r))
+        return
     if args.one:
         tune_process()  # what the CLI does before torch loads: OpenMP spin count, heap reuse
         name, batch, prec = args.one.split(":")
+        recipe = recipe_for(name, args.optimizer, args.lr, args.lr_dropout)
         print(json.dumps(run_one(name, int(batch), prec, args.iters, args.warmup, args.threads,
-                                 args.optimizer_kernel, args.conv_weight_grad, args.repeats)))
+                                 args.optimizer_kernel, args.conv_weight_grad, args.repeats, recipe)))
         return
     from bench.common import machine
 
@@ -219,11 +295,17 @@ def main() -> None:
     print(f"# ref DFL = reference s/iter from another machine, not measured here: {DFL_REFERENCE_SOURCE}")
     for item in args.configs.split(","):
         name, batch = item.split(":")
+        recipe = recipe_for(name, args.optimizer, args.lr, args.lr_dropout)
+        overridden = any(v is not None for v in (args.optimizer, args.lr, args.lr_dropout))
+        print(f"# {item} recipe: {recipe_text(recipe)} "
+              f"({'set on this command line' if overridden else 'the preset DFL recipe, as facedouble train uses'})")
         for prec in precisions:
             cmd = [sys.executable, "-m", "bench.train", "--one", f"{name}:{batch}:{prec}", "--iters",
                    str(args.iters), "--repeats", str(args.repeats), "--warmup", str(args.warmup), "--threads",
                    str(args.threads), "--optimizer-kernel", args.optimizer_kernel, "--conv-weight-grad",
                    args.conv_weight_grad]
+            cmd += [a for k in ("optimizer", "lr", "lr_dropout") if getattr(args, k) is not None
+                    for a in ("--" + k.replace("_", "-"), str(getattr(args, k)))]
             proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
             if proc.returncode != 0:
                 print(f"{name}:{batch} {prec}: failed: {proc.stderr.strip().splitlines()[-1:]}")

@@ -187,11 +187,13 @@ def _split_train_settings(model: Any, train: Any) -> tuple[dict[str, Any], dict[
     return as_dict(model, ModelConfig), as_dict(train, TrainConfig)
 
 
-def train_start(model_dir: PathLike, src: PathLike, dst: PathLike | None = None, *, preset: str | None = None,
+def train_start(model_dir: PathLike, src: PathLike, dst: PathLike | list[PathLike] | None = None, *,
+                preset: str | None = None,
                 model: Any = None, train: Any = None, workspace: PathLike | None = None,
                 iterations: int | None = None, background: bool = False,
                 progress: ProgressCallback | None = None) -> dict[str, Any] | TrainProcess:
-    """Train (or resume) the model in `model_dir` on faceset `src` (consent needed) and `dst`.
+    """Train (or resume) the model in `model_dir` on faceset `src` (consent needed) and `dst` (one faceset, or
+    a list: a DF model with one decoder per dst faceset, the first being the target).
 
     `preset`/`model` (ModelConfig or dict) shape a new model; `train` (TrainConfig or dict) sets the
     training options. `iterations` stops after that many more iterations. In-process (the default) it
@@ -250,13 +252,15 @@ class TrainProcess:
         return self.process.wait(timeout)
 
 
-def _train_in_background(model_dir: PathLike, src: PathLike, dst: PathLike | None, preset: str | None,
+def _train_in_background(model_dir: PathLike, src: PathLike, dst: PathLike | list[PathLike] | None,
+                         preset: str | None,
                          model_over: dict[str, Any], train_over: dict[str, Any],
                          workspace: PathLike | None) -> TrainProcess:
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "facedouble", "train", "--src", str(src), "--model", str(model_dir)]
-    cmd += ["--dst", str(dst)] if dst is not None else []
+    for one in [] if dst is None else dst if isinstance(dst, (list, tuple)) else [dst]:
+        cmd += ["--dst", str(one)]
     cmd += ["--preset", preset] if preset else []
     cmd += ["--workspace", str(workspace)] if workspace is not None else []
     for key, value in {**model_over, **train_over}.items():

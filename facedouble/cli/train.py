@@ -30,7 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                           "exactly; Ctrl-C saves first. Works under torchrun (DDP). Settings: "
                                           "TOML (--config, flat keys or [model]/[train] tables), --set, flags.")
     p.add_argument("--src", required=True, type=Path, help="faceset of the wanted face (needs consent)")
-    p.add_argument("--dst", type=Path, help="faceset of the performer in the target footage")
+    p.add_argument("--dst", type=Path, action="append",
+                   help="faceset of the performer in the target footage; give it again for more performers or "
+                        "shots (DF models: one decoder each, one shared encoder; the first --dst is the target; "
+                        "the batch's dst half is shared among them)")
     p.add_argument("--model", required=True, type=Path, help="model folder (created or resumed)")
     p.add_argument("--preset", choices=sorted(PRESETS), help="model preset for a new model (default quick96)")
     add_workspace_arg(p, "train checks the src faceset's consent record there")
@@ -54,9 +57,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def add_config_flags(p: argparse.ArgumentParser) -> None:
     """The flags of ModelConfig's and TrainConfig's settings (also used by `facedouble config show train`)."""
     from facedouble.train.models.gemm_grad import WEIGHT_GRAD_MODES
-    from facedouble.train.optim import OPTIMIZER_KERNELS
+    from facedouble.train.models.presets import TRAIN_RECIPES, recipe_text
+    from facedouble.train.optim import OPTIMIZER_KERNELS, OPTIMIZERS
     from facedouble.train.trainer import TrainConfig
 
+    recipes = "; ".join(f"{name}: {recipe_text(r)}" for name, r in TRAIN_RECIPES.items())
     g = p.add_argument_group("model shape (new models only; default: the preset's)")
     g.add_argument("--arch", choices=["df", "liae"], help="model architecture")
     g.add_argument("--opts", help="architecture letters: u (pixel-norm), d (double res), t (extra downscale)")
@@ -66,16 +71,20 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
         g.add_argument("--" + name.replace("_", "-"), type=int, help=f"{name.replace('_', ' ')} of the model")
     t = p.add_argument_group("training")
     t.add_argument("--batch-size", type=int, help="samples per iteration")
-    t.add_argument("--optimizer", choices=["adabelief", "adam"], help="optimizer")
+    t.add_argument("--optimizer", choices=list(OPTIMIZERS),
+                   help="adabelief (DFL's SAEHD), rmsprop (DFL's Quick96) or adam; default for a new model: its "
+                        f"preset's DFL recipe ({recipes}); a resumed model keeps its own")
     t.add_argument("--optimizer-kernel", choices=OPTIMIZER_KERNELS,
-                   help="AdaBelief step: compiled = one fused pass per tensor via torch.compile (3-4x faster "
+                   help="AdaBelief/RMSprop step: compiled = one fused pass per tensor via torch.compile (3-4x faster "
                         "on CPU, 5-40 s to compile once); auto (default) compiles on a CPU with a C++ compiler "
                         "unless --max-iters/--max-minutes cap the session below 500 iterations/20 minutes")
     t.add_argument("--conv-weight-grad", choices=WEIGHT_GRAD_MODES,
                    help="3x3 conv weight gradients: gemm = one im2col GEMM (1.05-2.7x faster than oneDNN's "
                         "kernel on AVX2); auto (default) = gemm on a CPU in fp32, native under bf16 and on GPUs")
-    t.add_argument("--lr", type=float, help="learning rate")
-    t.add_argument("--lr-dropout", type=float, help="keep probability of each update element (DFL: 0.3)")
+    t.add_argument("--lr", type=float, help="learning rate; default: the preset's recipe, see --optimizer")
+    t.add_argument("--lr-dropout", type=float,
+                   help="keep probability of each update element, drawn afresh each step, 1 = off (DFL's "
+                        "lr-dropout keeps 0.3; default: the preset's recipe, see --optimizer)")
     t.add_argument("--clipnorm", type=float, help="global gradient-norm clip, 0 = off")
     t.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train")
     t.add_argument("--threads", type=int, help="torch intra-op threads, 0 = as many as torch picks")
@@ -119,12 +128,13 @@ def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]
 
 def effective(args: argparse.Namespace) -> dict:
     """A new model's shape (the preset plus model settings) and the training options, validated."""
-    from facedouble.train.models.presets import ModelConfig, preset
+    from facedouble.train.models.presets import ModelConfig, preset, train_recipe
     from facedouble.train.trainer import TrainConfig
 
     model_over, train_over = _settings(args)
     model = validated(from_dict(ModelConfig, {**to_dict(preset(args.preset or "quick96")), **model_over}))
-    return {"model": model, "train": from_dict(TrainConfig, train_over)}
+    recipe = train_recipe(args.preset or "quick96")  # the preset's DFL optimizer/lr/lr_dropout; given ones win
+    return {"model": model, "train": from_dict(TrainConfig, {**recipe, **train_over})}
 
 
 def add_show_flags(p: argparse.ArgumentParser) -> None:
@@ -168,6 +178,8 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"arch       {arch}  {m['resolution']} px  {m['face_type']} face  "
           f"ae/e/d/mask {m['ae_dims']}/{m['e_dims']}/{m['d_dims']}/{m['d_mask_dims']}")
     print(f"params     {info['param_count'] / 1e6:.2f} M")
+    if m.get("dst_count", 1) > 1:
+        print(f"dst sets   {m['dst_count']} (one decoder each)")
     print(f"iteration  {info['iteration']}")
     if info["last_loss"]:
         print(f"loss       src {info['last_loss']['src']:.4f}  dst {info['last_loss']['dst']:.4f}")

@@ -17,8 +17,11 @@ class TrainConfig:
     """Training options (saved with each checkpoint; may change between sessions)."""
 
     batch_size: int = 8
-    optimizer: str = "adabelief"  # adabelief (DFL's, default) | adam
-    # AdaBelief step: compiled (one fused pass per tensor, 3-4x faster on CPU, 5-40 s to compile once) |
+    # adabelief (DFL's SAEHD) | rmsprop (DFL's Quick96) | adam. optimizer, lr and lr_dropout default to the
+    # preset's DFL recipe for a new model (models.presets.TRAIN_RECIPES: quick96 = rmsprop 2e-4, lr_dropout
+    # 0.3); the values here are SAEHD's, the recipe of every other preset and of a bare TrainConfig()
+    optimizer: str = "adabelief"
+    # AdaBelief/RMSprop step: compiled (one fused pass per tensor, 3-4x faster on CPU, 5-40 s to compile once) |
     # eager | auto = compiled on a CPU with a C++ compiler unless the session is capped short (facedouble.train.optim)
     optimizer_kernel: str = "auto"
     lr: float = 5e-5
@@ -58,9 +61,9 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         """Raise a one-line FacedoubleError for a setting that cannot work; return self."""
         from facedouble.train.models.gemm_grad import WEIGHT_GRAD_MODES
-        from facedouble.train.optim import OPTIMIZER_KERNELS
+        from facedouble.train.optim import OPTIMIZER_KERNELS, OPTIMIZERS
 
-        choices = {"optimizer": ("adabelief", "adam"), "optimizer_kernel": OPTIMIZER_KERNELS,
+        choices = {"optimizer": tuple(OPTIMIZERS), "optimizer_kernel": OPTIMIZER_KERNELS,
                    "conv_weight_grad": WEIGHT_GRAD_MODES, "device": ("auto", "cpu", "cuda")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

@@ -141,32 +141,59 @@ def make_side(bank: FaceBank, rng: np.random.Generator, n: int, aug: AugmentConf
     return out
 
 
+def dst_split(batch_size: int, dst_sets: int) -> list[int]:
+    """How the dst half of a batch is shared among `dst_sets` dst facesets: as evenly as possible, the first
+    sets one sample more (8 over 3 sets: 3, 3, 2). The batch keeps its size, so an iteration costs the same
+    whatever the number of --dst; every set needs at least one sample per iteration."""
+    if dst_sets < 1:
+        raise FacedoubleError(f"need at least one dst faceset, got {dst_sets}")
+    if batch_size < dst_sets:
+        raise FacedoubleError(f"batch size {batch_size} is smaller than the number of --dst facesets ({dst_sets}): "
+                              "each needs a sample per iteration; raise --batch-size")
+    return [batch_size // dst_sets + (i < batch_size % dst_sets) for i in range(dst_sets)]
+
+
 class BatchSource:
     """Deterministic batches for (src, dst), prefetched by background threads.
+
+    `dst` is one FaceBank or a list of them (several dst identities, one decoder each): the batch's dst rows
+    then come from each in turn (`split` rows each, see `dst_split`) under the usual `dst_*` keys, so the
+    model decodes each run with its set's decoder. One dst bank gives exactly the batches it always gave.
 
     OpenCV and NumPy release the GIL in the heavy calls, so threads overlap with the training step
     without copying the face banks into worker processes.
     """
 
-    def __init__(self, src: FaceBank, dst: FaceBank, batch_size: int, aug: AugmentConfig, seed: int,
-                 rank: int = 0, world: int = 1, workers: int = 2, prefetch: int = 4):
-        self.src, self.dst, self.batch_size, self.aug = src, dst, batch_size, aug
+    def __init__(self, src: FaceBank, dst: FaceBank | list[FaceBank], batch_size: int, aug: AugmentConfig,
+                 seed: int, rank: int = 0, world: int = 1, workers: int = 2, prefetch: int = 4):
+        self.dsts = list(dst) if isinstance(dst, (list, tuple)) else [dst]
+        self.src, self.dst, self.batch_size, self.aug = src, self.dsts[0], batch_size, aug
+        self.split = dst_split(batch_size, len(self.dsts))
         self.seed, self.rank = seed, rank
         # Each DDP rank samples its own shard of each faceset (all of it if too small to split).
         self.shards = [np.arange(rank, len(b), world) if len(b) >= world else np.arange(len(b))
-                       for b in (src, dst)]
+                       for b in (src, *self.dsts)]
         self.pool = cf.ThreadPoolExecutor(workers) if workers > 0 else None
         self.prefetch = prefetch
         self.pending: dict[int, cf.Future] = {}
 
-    def make(self, iteration: int) -> dict[str, np.ndarray]:
-        """The batch of `iteration` (pure function of seed, rank, iteration)."""
-        out = {}
-        for side, bank, shard in (("src", self.src, self.shards[0]), ("dst", self.dst, self.shards[1])):
-            rng = np.random.default_rng([self.seed, self.rank, iteration, side == "dst"])
-            ref = self.dst if side == "src" and self.aug.ct_mode != "none" else None
-            for k, v in make_side(bank, rng, self.batch_size, self.aug, shard, ref).items():
-                out[f"{side}_{k}"] = v
+    def make(self, iteration: int, first_dst_only: bool = False) -> dict[str, np.ndarray]:
+        """The batch of `iteration` (pure function of seed, rank, iteration).
+
+        `first_dst_only`: all dst rows from the first dst set (the preview, which shows dst->dst through the
+        first set's decoder)."""
+        rng = np.random.default_rng([self.seed, self.rank, iteration, False])
+        ref = self.dst if self.aug.ct_mode != "none" else None
+        out = {f"src_{k}": v for k, v in make_side(self.src, rng, self.batch_size, self.aug, self.shards[0],
+                                                    ref).items()}
+        split = [self.batch_size] if first_dst_only else self.split
+        parts = []
+        for i, n in enumerate(split):
+            # set 0 draws from the stream a single-dst model always used; set i from its own
+            key = [self.seed, self.rank, iteration, True] + ([i] if i else [])
+            parts.append(make_side(self.dsts[i], np.random.default_rng(key), n, self.aug, self.shards[1 + i]))
+        for k in parts[0]:
+            out[f"dst_{k}"] = parts[0][k] if len(parts) == 1 else np.concatenate([p[k] for p in parts])
         return out
 
     def get(self, iteration: int) -> dict[str, np.ndarray]:

@@ -14,7 +14,7 @@ from facedouble.errors import FacedoubleError, PolicyError
 from facedouble.log import get_logger
 from facedouble.nn import checkpoint as ck
 from facedouble.train.config import ModelConfig, TrainConfig
-from facedouble.train.models.presets import preset
+from facedouble.train.models.presets import preset, train_recipe
 
 log = get_logger("facedouble.train")
 
@@ -94,7 +94,8 @@ def resolve_configs(model_dir: Path, preset_name: str | None, model_overrides: d
     chosen = {k: v for k, v in (model_overrides or {}).items() if v is not None}
     mcfg = from_dict(ModelConfig, {**to_dict(base), **chosen})
     mcfg.validate()
-    return mcfg, from_dict(TrainConfig, overrides), None
+    # optimizer, lr and lr_dropout start from the preset's DFL recipe; given settings win
+    return mcfg, from_dict(TrainConfig, {**train_recipe(preset_name or "quick96"), **overrides}), None
 
 
 def restore(ckpt: ck.Checkpoint, model: torch.nn.Module, opt: torch.optim.Optimizer, aux: dict[str, torch.nn.Module],

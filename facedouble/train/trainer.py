@@ -28,7 +28,7 @@ from facedouble.log import get_logger
 from facedouble.nn import checkpoint as ck
 from facedouble.train import ddp, gan
 from facedouble.train.config import ModelConfig, TrainConfig
-from facedouble.train.data import BatchSource, FaceBank
+from facedouble.train.data import BatchSource, FaceBank, dst_split
 from facedouble.train.ddp import weights_digest
 from facedouble.train.device import choose_device, set_threads, use_bf16
 from facedouble.train.losses import identity_loss
@@ -62,13 +62,44 @@ def to_tensor(x: np.ndarray, device: torch.device, channels_last: bool) -> torch
     return t.to(device, non_blocking=True)
 
 
+def dst_list(dst: str | Path | list[str | Path] | tuple[str | Path, ...] | None) -> list[Path]:
+    """The dst facesets of a train call as a list (None -> []); the same faceset twice -> one-line error."""
+    dsts = [] if dst is None else [Path(d) for d in dst] if isinstance(dst, (list, tuple)) else [Path(dst)]
+    seen: set[Path] = set()
+    for d in dsts:
+        key = d.resolve()
+        if key in seen:
+            raise FacedoubleError(f"--dst {d} is given twice: each --dst is another faceset with its own decoder")
+        seen.add(key)
+    return dsts
+
+
+def _with_dst_count(model_dir: Path, model_overrides: dict[str, Any] | None, count: int) -> dict[str, Any] | None:
+    """Model overrides with dst_count set from the number of --dst; a resumed model must get its own number."""
+    given = (model_overrides or {}).get("dst_count")
+    if count == 0:  # --pretrain (one faceset as both identities), or no --dst (refused by the caller)
+        return model_overrides
+    if given is not None and int(given) != count:
+        raise FacedoubleError(f"dst_count {given} does not match the {count} --dst faceset(s) given: the number "
+                              "of --dst sets it")
+    if ck.has_checkpoint(model_dir):
+        saved = int(ck.load_state(model_dir)["model"].get("dst_count", 1))
+        if saved != count:
+            raise FacedoubleError(f"{model_dir} was trained with {saved} --dst faceset(s), got {count}: resume with "
+                                  f"the same {saved} (or train a new --model)")
+        return model_overrides
+    return {**(model_overrides or {}), "dst_count": count}
+
+
 class Trainer:
     """Owns model, optimizer, data and the loop. Use `run()`; construct via `Trainer.create`."""
 
-    def __init__(self, model_dir: Path, model_cfg: ModelConfig, train_cfg: TrainConfig, src: Path, dst: Path,
-                 consent: dict[str, Any] | None):
+    def __init__(self, model_dir: Path, model_cfg: ModelConfig, train_cfg: TrainConfig, src: Path,
+                 dst: Path | list[Path], consent: dict[str, Any] | None):
         self.model_dir, self.mcfg, self.cfg = Path(model_dir), model_cfg, train_cfg
-        self.src_dir, self.dst_dir, self.consent = Path(src), Path(dst), consent
+        # several dst facesets: one decoder each (DF), the first is the target the swap is judged on
+        self.dst_dirs = [Path(d) for d in dst] if isinstance(dst, (list, tuple)) else [Path(dst)]
+        self.src_dir, self.dst_dir, self.consent = Path(src), self.dst_dirs[0], consent
         self.world, self.rank = ddp.world_and_rank()
         self.device = choose_device(train_cfg)
         ddp.init_process_group(self.world, self.device.type == "cuda")
@@ -123,9 +154,12 @@ class Trainer:
 
         res, ft = model_cfg.resolution, model_cfg.face_type
         self.src_bank = FaceBank(self.src_dir, res, ft)
-        self.dst_bank = self.src_bank if self.dst_dir == self.src_dir else FaceBank(self.dst_dir, res, ft)
-        self.source = BatchSource(self.src_bank, self.dst_bank, train_cfg.batch_size, train_cfg.augment(),
+        self.dst_banks = [self.src_bank if d == self.src_dir else FaceBank(d, res, ft) for d in self.dst_dirs]
+        self.dst_bank = self.dst_banks[0]
+        self.source = BatchSource(self.src_bank, self.dst_banks, train_cfg.batch_size, train_cfg.augment(),
                                   train_cfg.seed, self.rank, self.world, train_cfg.workers)
+        # how many dst rows of each batch go to each dst decoder (None: one dst set, the model's old call)
+        self.dst_split = self.source.split if len(self.dst_banks) > 1 else None
 
     def _long_session(self, start_iteration: int) -> bool:
         """Whether this session may run long enough to repay compiling the optimizer step."""
@@ -134,15 +168,27 @@ class Trainer:
         return iters_left >= 500 and minutes >= 20
 
     @classmethod
-    def create(cls, model_dir: str | Path, src: str | Path, dst: str | Path | None, preset_name: str | None,
-               model_overrides: dict[str, Any] | None = None, train_overrides: dict[str, Any] | None = None,
-               workspace: str | Path | None = None) -> Trainer:
-        """New model from a preset (+ overrides), or resume the one in `model_dir` (+ train overrides)."""
+    def create(cls, model_dir: str | Path, src: str | Path, dst: str | Path | list[str | Path] | None,
+               preset_name: str | None, model_overrides: dict[str, Any] | None = None,
+               train_overrides: dict[str, Any] | None = None, workspace: str | Path | None = None) -> Trainer:
+        """New model from a preset (+ overrides), or resume the one in `model_dir` (+ train overrides).
+
+        `dst`: one dst faceset, or a list of them (a DF model then gets one decoder per dst faceset; the first
+        is the target). A model resumes only with as many dst facesets as it was made with."""
         model_dir = Path(model_dir)
+        dsts = dst_list(dst)
+        model_overrides = _with_dst_count(model_dir, model_overrides, len(dsts))
         mcfg, tcfg, state = resolve_configs(model_dir, preset_name, model_overrides, train_overrides)
-        if dst is None and not tcfg.pretrain:
+        if not dsts and not tcfg.pretrain:
             raise FacedoubleError("--dst is required (or use --pretrain)")
-        dst = src if tcfg.pretrain else dst
+        if tcfg.pretrain and len(dsts) > 1:
+            raise FacedoubleError("--pretrain trains on the --src faceset alone: several --dst do not apply")
+        if tcfg.pretrain and mcfg.dst_count > 1:
+            raise FacedoubleError(f"--pretrain trains on one faceset, but {model_dir} has {mcfg.dst_count} "
+                                  "dst decoders")
+        if len(dsts) > 1:
+            dst_split(tcfg.batch_size, len(dsts))  # every dst set needs a sample per iteration: refuse before loading
+        dst = [Path(src)] if tcfg.pretrain else dsts
         if tcfg.pretrain:  # no consent asked, so the faceset must not be one person (facedouble.train.pretrain)
             from facedouble.train.pretrain import check_pretrain_faceset
 
@@ -150,7 +196,7 @@ class Trainer:
         consent = None if tcfg.pretrain else check_consent(Path(src), Path(workspace) if workspace else None)
         if consent and state is not None:
             check_identity_history(state, consent, model_dir)
-        trainer = cls(model_dir, mcfg, tcfg, Path(src), Path(dst), consent)
+        trainer = cls(model_dir, mcfg, tcfg, Path(src), dst, consent)
         trainer.workspace = Path(workspace) if workspace else None  # its key seals the consent at each save
         return trainer
 
@@ -161,7 +207,10 @@ class Trainer:
         t = {k: to_tensor(v, dev, cl) for k, v in batch.items()}
         amp = torch.autocast(dev.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
         with amp:
-            out = self.net(t["src_warped"], t["dst_warped"])
+            if self.dst_split is None:
+                out = self.net(t["src_warped"], t["dst_warped"])
+            else:  # each dst set's rows through its own decoder; the dst loss is the mean over all of them
+                out = self.net(t["src_warped"], t["dst_warped"], dst_split=self.dst_split)
         losses = []
         for side in ("src", "dst"):
             em = t[f"{side}_eyes_mouth"] if self.cfg.eyes_mouth_prio else None
@@ -199,7 +248,7 @@ class Trainer:
                 # every consented identity that trained this model's src path (switching is refused)
                 "identity_history": sorted(set(self.identity_history)
                                            | ({self.consent["name"]} if self.consent else set())),
-                "src": str(self.src_dir), "dst": str(self.dst_dir)}
+                "src": str(self.src_dir), "dst": str(self.dst_dir), "dsts": [str(d) for d in self.dst_dirs]}
 
     def save(self) -> None:
         """Checkpoint (rank 0 only), loss.csv and a preview."""
@@ -222,7 +271,7 @@ class Trainer:
             return
         was = self.model.training
         self.model.eval()
-        grid = preview_grid(self.model, self.source.make(0), self.device)
+        grid = preview_grid(self.model, self.source.make(0, first_dst_only=True), self.device)
         self.model.train(was)
         ok, buf = cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
         if ok:
@@ -240,10 +289,10 @@ class Trainer:
         start = last_save = last_preview = last_print = time.monotonic()
         first_it, n_params = self.iteration, count_parameters(self.model)
         if self.rank == 0:
-            log.info("model %s/%s %d px, %.2f M parameters, iteration %d, %d src / %d dst faces, world %d, %s, "
+            log.info("model %s/%s %d px, %.2f M parameters, iteration %d, %d src / %s dst faces, world %d, %s, "
                      "%d convs with GEMM weight gradients, %s optimizer step",
                      self.mcfg.arch, self.mcfg.opts or "-", self.mcfg.resolution, n_params / 1e6,
-                     self.iteration, len(self.src_bank), len(self.dst_bank), self.world,
+                     self.iteration, len(self.src_bank), "+".join(str(len(b)) for b in self.dst_banks), self.world,
                      "bf16 autocast" if self.bf16 else "fp32", self.gemm_grad_convs,
                      getattr(self.opt, "kernel", "torch's"))
         try:
