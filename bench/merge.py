@@ -8,13 +8,17 @@ Real models run with `--conv auto` (Winograd for the wide 3x3 convs on CPU in fp
 comparison. One more run times saehd-liae-ud-128 with the provenance hooks `facedouble merge` always adds
 (explicit-content guard, watermark, render record, C2PA signature): the speed a user sees.
 The other runs ("model-only") pass the tests' no-op hook (merge refuses to render unmarked otherwise); the
-provenance run also prints where its time goes (guard, watermark, record + C2PA, per frame). The header names
-the mask, colour transfer and batch merge really used (MergeConfig's defaults, reported by the child).
+provenance run also prints where its time goes (guard, watermark, record + C2PA, per frame; inside the watermark
+its detector and landmarker, which run on key frames only, and the mark itself) and its share of model-only speed.
+The header names the mask, colour transfer and batch merge really used (MergeConfig's defaults, reported by the child).
 Facesets come from `facedouble extract` (not timed). Each run is a fresh process.
 A second table gives the flicker figure (render's frame-to-frame change in the face region / the
 target's) with a static-face model - the same real GRID face (from pwij3p) pasted on every frame, so
 any crop jitter shows one to one - with temporal smoothing off (as DeepFaceLab) and on.
 Usage: python -m bench.merge [--clips N] [--threads T] [--model TRAINED_MODEL_DIR] [--convs auto,direct]
+                             [--key-interval N]
+`--key-interval N` sets facedouble.trust.watermark.KEY_INTERVAL in the merge processes (bench only: to compare
+the watermark's key-frame spacing; 1 = detector + landmarks on every frame).
 """
 
 from __future__ import annotations
@@ -42,6 +46,9 @@ from tests.standin import ShiftSwapper
 import torch
 torch.set_num_threads(int(sys.argv[4]))
 kind, conv = sys.argv[3], sys.argv[5]
+if sys.argv[7]:  # --key-interval: the watermark's key-frame spacing for this run (bench only)
+    from facedouble.trust import watermark
+    watermark.KEY_INTERVAL = int(sys.argv[7])
 if kind.startswith("model:"):
     model = load_model(kind[6:], conv_algo=conv)
 elif kind == "shift":
@@ -65,7 +72,7 @@ if hasattr(model, "model"):  # a real network: its conv + matmul work per face a
     gflop = counter.get_total_flops() / 1e9
 out = Path(sys.argv[2])
 config = MergeConfig(workers=2)  # the defaults: batch 16
-hooks, hook_s = None, {}
+hooks, hook_s, hook_n = None, {}, {}
 if sys.argv[6] == "provenance":  # what `facedouble merge` adds: guard, watermark, render record, C2PA signature
     from facedouble.config import to_dict
     from facedouble.merge.pipeline import load_plan
@@ -87,9 +94,16 @@ if sys.argv[6] == "provenance":  # what `facedouble merge` adds: guard, watermar
             finally:
                 with lock:
                     hook_s[name] = hook_s.get(name, 0.0) + time.perf_counter() - t0
+                    hook_n[name] = hook_n.get(name, 0) + 1
         return call
     prov.guard.check = timed("guard", prov.guard.check)
     prov.watermarker.embed_faces = timed("watermark", prov.watermarker.embed_faces)
+    # inside the watermark: the detector and landmarker (key frames only), the mark itself (every frame)
+    from facedouble.trust import watermark as wm
+    detector, landmarker = wm._detector(), wm._landmarker()
+    detector.detect = timed("watermark: detector", detector.detect)
+    landmarker.from_points5 = timed("watermark: landmarks", landmarker.from_points5)
+    prov.watermarker._embed = timed("watermark: mark (luma, lattice, pattern warp, add)", prov.watermarker._embed)
     hooks.post_composite[:] = [timed("post_composite (guard + watermark + label)", h) for h in hooks.post_composite]
     hooks.metadata[:] = [timed("metadata (record)", h) for h in hooks.metadata]
     hooks.finalize[:] = [timed("finalize (record + C2PA)", h) for h in hooks.finalize]
@@ -104,7 +118,7 @@ print(json.dumps({"frames": result.frames, "seconds": seconds, "model_ms": model
                   "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "precision": "bf16" if getattr(model, "bf16", False) else "fp32",
                   "winograd": getattr(model, "winograd", 0), "mask": config.mask, "colour": config.colour,
-                  "batch": config.batch, "workers": config.workers, "hook_s": hook_s}))
+                  "batch": config.batch, "workers": config.workers, "hook_s": hook_s, "hook_n": hook_n}))
 """
 PRESETS = ("saehd-liae-ud-128", "saehd-df-128")
 
@@ -124,10 +138,12 @@ def random_model(preset_name: str, folder: Path) -> Path:
     return folder
 
 
-def run_once(faceset: Path, out: Path, kind: str, threads: int, conv: str = "auto", provenance: bool = False) -> dict:
-    """Merge in a fresh interpreter (with the CLI's provenance hooks when asked); returns its figures."""
+def run_once(faceset: Path, out: Path, kind: str, threads: int, conv: str = "auto", provenance: bool = False,
+             key_interval: int | None = None) -> dict:
+    """Merge in a fresh interpreter (with the CLI's provenance hooks when asked; `key_interval`: the watermark's
+    KEY_INTERVAL there, None = its default); returns its figures."""
     proc = subprocess.run([sys.executable, "-c", RUN, str(faceset), str(out), kind, str(threads), conv,
-                           "provenance" if provenance else "plain"],
+                           "provenance" if provenance else "plain", str(key_interval or "")],
                           capture_output=True, text=True)
     if proc.returncode != 0:  # the child's own last lines say why, not the parent's traceback
         raise SystemExit(f"merge of {kind} ({conv}, {'provenance' if provenance else 'plain'}) failed:\n"
@@ -158,6 +174,12 @@ def flicker_table(tmp_path: Path, stems: tuple[str, ...] = ("bbaf2n", "lbbc2a", 
     return rows
 
 
+def _default_key_interval() -> int:
+    from facedouble.trust import watermark
+
+    return watermark.KEY_INTERVAL
+
+
 def _figure(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
@@ -176,7 +198,11 @@ def main() -> None:
     parser.add_argument("--convs", default="auto,direct",
                         help="conv algorithms to time the real models with (default auto,direct: auto is what "
                         "merge uses - Winograd for wide 3x3 convs on CPU in fp32 - and direct is the comparison)")
+    parser.add_argument("--key-interval", type=int, default=None,
+                        help="bench only: the watermark's KEY_INTERVAL in the provenance run (default: the code's)")
     args = parser.parse_args()
+    if args.key_interval is not None and args.key_interval < 1:
+        parser.error("--key-interval must be >= 1")
     clips = grid_clips()[: args.clips]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -197,7 +223,7 @@ def main() -> None:
                 for _ in range(args.repeats):
                     out = tmp_path / f"out_{size[1]}_{len(rows)}_{len(repeats)}"
                     out.mkdir()
-                    repeats.append(run_once(faceset, out, kind, args.threads, conv, provenance))
+                    repeats.append(run_once(faceset, out, kind, args.threads, conv, provenance, args.key_interval))
                 repeats.sort(key=lambda f: f["frames"] / f["seconds"])
                 figures = repeats[len(repeats) // 2]
                 figures["all_fps"] = [round(f["frames"] / f["seconds"], 1) for f in repeats]
@@ -207,7 +233,7 @@ def main() -> None:
     print(f"Merge, {machine()}, {time.strftime('%Y-%m-%d %H:%M')}, load average "
           + ", ".join(f"{x:.2f}" for x in os.getloadavg()) + f" at the end, {len(clips)} GRID clips joined, "
           f"MP4 out (x264 veryfast crf 18), {first['colour']} colour, {first['mask']} mask, batch {first['batch']}, "
-          f"{first['workers']} workers")
+          f"{first['workers']} workers, watermark KEY_INTERVAL {args.key_interval or _default_key_interval()}")
     print("GFLOP/face is the direct-convolution work; model GFLOP/s divides it by the time, so Winograd convs "
           "(4x fewer multiplies) can pass the CPU's fp32 ceiling")
     print("| footage | model | precision | convs | frames | frames/s (median; all runs) | model ms/face | GFLOP/face "
@@ -221,8 +247,15 @@ def main() -> None:
               f"{f['model_ms']:.1f} | {f['gflop']:.1f} | {rate} | {_figure(f['flicker'])} | {f['peak_mib']:.0f} |")
     for label, kind, f in rows:  # where the provenance time goes (summed over threads, per frame)
         if f.get("hook_s"):
-            print(f"{label} {kind}: " + ", ".join(f"{k} {v / f['frames'] * 1000:.1f} ms/frame"
-                                                   for k, v in f["hook_s"].items()))
+            calls = f.get("hook_n", {})
+            print(f"{label} {kind}: " + ", ".join(
+                f"{k} {v / f['frames'] * 1000:.1f} ms/frame"
+                + (f" ({calls[k]} calls)" if k.startswith("watermark:") and k in calls else "")
+                for k, v in f["hook_s"].items()))
+            plain = [g for lab, kin, g in rows if lab == label and kin == kind.removesuffix(" + provenance")]
+            if plain:  # the goal of issue 19: full provenance at >= 90 % of the model-only speed
+                print(f"{label} {kind}: {f['frames'] / f['seconds'] / (plain[0]['frames'] / plain[0]['seconds']):.0%}"
+                      " of the model-only frames/s (medians)")
     if not flicker_rows:
         return
     print()

@@ -155,8 +155,10 @@ class RenderProvenance:
             # The mark keeps each bit's lattice point from the previous frame (hysteresis); a resumed run or a
             # later shard starts at a segment without that history, so every run starts each segment afresh
             # (it starts with an IDR frame anyway): resumed and sharded renders equal a single run (issue 16).
-            self.watermarker._tracks.clear()
-        faces = [(face["box_xyxy"], face.get("track_id", 0)) for face in ctx.faces]
+            # The key frames of the mark's alignment (Watermarker: detector + landmarks on 1 frame in KEY_INTERVAL,
+            # merge's own motion of the face between) restart there too.
+            self.watermarker.reset()
+        faces = [(face["box_xyxy"], face.get("track_id", 0), face.get("frame_to_aligned")) for face in ctx.faces]
         image = self.watermarker.embed_faces(ctx.image, faces, frame_index=ctx.index) if faces else ctx.image
         if self.label:
             image = apply_label(image, self.label)

@@ -29,14 +29,18 @@ Why QIM and not spread spectrum: the decoder compares each projection with the l
 face does not interfere (spread-spectrum luma with correlation decoding got ~80% bits right at 40 dB).
 What remains is the difference between the alignment at embedding and at detection, and compression.
 
-Temporal layout: every frame with a face is marked (cheap: no network beyond the detector and the
-landmarker). The lattice point of each bit is kept from one frame to the next while the face's own
-projection stays within HYSTERESIS * step of it, so the mark changes little between frames. H.264 predicts
-frames from their neighbours and drops small changes: when each frame was quantized to its own nearest
-point, only 50-65% of the mark's amplitude survived in predicted frames (CRF 28, with and without the
-50% downscale), and a bit whose face value sat near a lattice boundary flipped its pattern back and forth
-and was wiped out. Kept points cost energy, so each frame has a budget: the mark's RMS inside the face
-box may not exceed BOX_RMS_LEVELS (face-box PSNR >= 40.3 dB after rounding); over it, bits return to
+Temporal layout: every frame with a face is marked, and by default the detector (looking near the face's box,
+not at the whole frame) and the landmarker align the face on every frame, as verification does. Key frames
+(KEY_INTERVAL > 1: 1 frame in KEY_INTERVAL per track aligned, merge's own motion of the face carrying that
+alignment to the frames between; `Watermarker`) make marking nearly free, but on GRID they lost the mark after
+CRF 28 + 50 % where per-frame alignment kept it (figures in the `Watermarker` docstring;
+tests/trust/test_watermark_speed_path.py), so they are off. The lattice point of each bit is kept from one
+frame to the next while the face's own projection stays within HYSTERESIS * step of it, so the mark changes
+little between frames. H.264 predicts frames from their neighbours and drops small changes: when each frame
+was quantized to its own nearest point, only 50-65% of the mark's amplitude survived in predicted frames (CRF
+28, with and without the 50% downscale), and a bit whose face value sat near a lattice boundary flipped its pattern back
+and forth and was wiped out. Kept points cost energy, so each frame has a budget: the mark's RMS inside the
+face box may not exceed BOX_RMS_LEVELS (face-box PSNR >= 40.3 dB after rounding); over it, bits return to
 their nearest points (largest saving first) and, if that is not enough, the pattern is scaled down.
 
 Detection: frames are sampled across the whole clip (`sample_windows`: DETECT_WINDOWS runs of
@@ -72,8 +76,8 @@ CRF 28 + 50%); the tests check all 9 GRID clips. The test render (pwij3p, CRF 18
 worst frame 40.6 dB, found from its first 12 frames, weakest bit +0.32 over 50 frames. 2-s excerpts of
 marked 3-s clips (pwij3p, bbaf2n, swiz3n, lbbc2a; frames 0-49 and 25-74), CRF 28 + 50%: 7 of 8 found (the
 bbaf2n mid-clip excerpt had 2 wrong bits; hysteresis 0.65 gave 5 of 8, 1.0 gave 7 of 8). Cost per frame:
-embed ~45-85 ms (detector, landmarks, pattern), detection ~17-35 ms (detector, landmarks) + ~3-5 ms
-(alignment search and vote), depending on the load of the shared machine.
+embed ~45-85 ms (detector, landmarks, pattern; ~4-8 ms on a carried frame with KEY_INTERVAL > 1); detection
+~17-35 ms (detector, landmarks) + ~3-5 ms (alignment search and vote), depending on the load of the shared machine.
 """
 
 from __future__ import annotations
@@ -100,6 +104,14 @@ RMS_LEVELS = 2.0  # mean luma change over the aligned square (design value; sets
 HYSTERESIS = 0.8  # keep a bit's lattice point while the face stays within this many steps of it
 BOX_RMS_LEVELS = 2.4  # ... unless the mark's RMS in the face box would exceed this (PSNR 40.3 dB with rounding)
 MAX_FACES = 4  # faces per frame looked at by the detector
+CROP_GROW = 2.0  # embedding: the detector looks at the face box grown this much (square), not the whole frame
+CROP_MAX_AREA = 0.5  # ... unless that window covers more than this share of the frame (then the frame is as cheap)
+# Embedding with merge's motion: detector + landmarks on 1 frame in KEY_INTERVAL per track, carried between. 1 (every
+# frame aligned, as verification does) is the default: 8, 4 and 2 lose the mark after CRF 28 + 50 % where per-frame
+# alignment keeps it (GRID swiz3n, one key, 6 start frames: 3, 5 and 5 of 6 found vs 6; Watermarker docstring).
+KEY_INTERVAL = 1
+KEY_MAX_MOTION = 0.1  # (interval > 1) a key frame also once the face moved this far (RMS over the square, in sides)
+CARRY_LANDMARKS = False  # True: between key frames the landmarker still aligns the face (only the detector skipped)
 DETECT_WINDOW = 50  # consecutive frames per sampled window (2 s at 25 fps: the shortest excerpt we must find)
 DETECT_WINDOWS = 5  # windows per clip, evenly spaced over it (at most 250 frames are examined)
 DETECT_MAX_FRAMES = DETECT_WINDOW * DETECT_WINDOWS
@@ -221,27 +233,93 @@ def _square_transform(frame_rgb: np.ndarray, points5: np.ndarray, box) -> np.nda
     return None if mesh is None else face_transform(mesh.landmarks, FACE_TYPE, 1)
 
 
-def _faces(frame_rgb: np.ndarray, limit: int = MAX_FACES) -> list[tuple[np.ndarray, tuple]]:
-    """(unit-square transform, detector box) of up to `limit` faces, best detection first."""
+def _faces(frame_rgb: np.ndarray, limit: int = MAX_FACES) -> list[tuple[np.ndarray, tuple, np.ndarray]]:
+    """(unit-square transform, detector box, detector's 5 points) of up to `limit` faces, best detection first."""
     faces = []
     for det in _detector().detect(frame_rgb)[:limit]:
         matrix = _square_transform(frame_rgb, det.points, det.box)
         if matrix is not None:
-            faces.append((matrix, tuple(float(v) for v in det.box)))
+            faces.append((matrix, tuple(float(v) for v in det.box), np.asarray(det.points, np.float64)))
     return faces
 
 
-def _transform_for_box(frame_rgb: np.ndarray, box, detected: list[tuple[np.ndarray, tuple]] | None = None
-                       ) -> np.ndarray | None:
-    """The square transform of the face at `box`, found the way the detector will find it (`detected`:
-    the frame's `_faces`, when the caller already has them)."""
-    faces = [f for f in (_faces(frame_rgb) if detected is None else detected) if iou(f[1], box) > 0.3]
+_STRIDE = 32  # the detector's coarsest anchor stride (RetinaFace: 8, 16, 32), in its input's pixels
+
+
+def _detector_scale(shape: tuple[int, ...]) -> float:
+    """The scale the detector runs a whole frame of `shape` at (RetinaFaceDetector: long side <= max_side)."""
+    return min(1.0, _detector().max_side / max(shape[:2]))
+
+
+def _crop_window(shape: tuple[int, ...], box, grow: float = CROP_GROW) -> tuple[int, int, int, int] | None:
+    """Frame rectangle (x0, y0, x1, y1) around `box` (grown `grow` times its larger side, square) that the
+    detector can look at instead of the whole frame: its corners lie on the detector's coarsest stride grid
+    at the full-frame scale, so the network sees the pixels it would see in the whole frame, in the same
+    anchor cells. None when that rectangle is not much smaller than the frame (then the frame is as cheap)."""
+    h, w = shape[:2]
+    scale = _detector_scale(shape)
+    cell = _STRIDE / scale  # frame pixels per coarsest detector cell
+    x0, y0, x1, y1 = (float(v) for v in box)
+    half = grow * max(x1 - x0, y1 - y0, 1.0) / 2
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    gx0, gy0 = (max(0, int(np.floor((c - half) / cell) * cell)) for c in (cx, cy))
+    gx1 = min(w, int(np.ceil(np.ceil((cx + half) / cell) * cell)))
+    gy1 = min(h, int(np.ceil(np.ceil((cy + half) / cell) * cell)))
+    if gx1 - gx0 < cell or gy1 - gy0 < cell or (gx1 - gx0) * (gy1 - gy0) > CROP_MAX_AREA * w * h:
+        return None
+    return gx0, gy0, gx1, gy1
+
+
+def _faces_near(frame_rgb: np.ndarray, box, limit: int = MAX_FACES) -> list[tuple[np.ndarray, tuple, np.ndarray]]:
+    """`_faces`, with the detector looking only at `_crop_window` around `box` (a 720p frame costs the
+    detector 5-8x a face's window); the landmarker then runs on the whole frame, as `_faces` does.
+
+    The window is shrunk by the full-frame scale (INTER_AREA, as the detector shrinks a frame) and its corners
+    sit on the coarsest stride grid, so the face's detection equals the full frame's up to the network's
+    padding at the window's edges, a face box and more away (tests/trust/test_watermark_speed_path.py
+    checks the resulting transforms on GRID frames). The whole frame when the window is not much smaller.
+    A face the window misses is left to `_transform_for_box`'s fallback: the whole frame shows the detector
+    the same pixels there, so it would miss it too."""
+    import cv2
+
+    window = _crop_window(frame_rgb.shape, box)
+    if window is None:
+        return _faces(frame_rgb, limit)
+    x0, y0, x1, y1 = window
+    scale = _detector_scale(frame_rgb.shape)
+    crop = frame_rgb[y0:y1, x0:x1]
+    size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
+    small = crop if scale == 1.0 else cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+    sx, sy = (x1 - x0) / small.shape[1], (y1 - y0) / small.shape[0]
+    faces = []
+    for det in _detector().detect(np.ascontiguousarray(small))[:limit]:
+        points = det.points * (sx, sy) + (x0, y0)
+        frame_box = det.box * (sx, sy, sx, sy) + (x0, y0, x0, y0)
+        matrix = _square_transform(frame_rgb, points, frame_box)
+        if matrix is not None:
+            faces.append((matrix, tuple(float(v) for v in frame_box), points))
+    return faces
+
+
+def _align_for_box(frame_rgb: np.ndarray, box, detected: list[tuple] | None = None
+                   ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """(square transform, 5 points, box) of the face at `box`, found the way the detector will find it
+    (`detected`: the frame's `_faces`, when the caller already has them; else the detector looks near the box
+    only); the points and box are what the landmarker was given (its seed)."""
+    faces = [f for f in (_faces_near(frame_rgb, box) if detected is None else detected) if iou(f[1], box) > 0.3]
     if faces:
-        return max(faces, key=lambda f: iou(f[1], box))[0]
+        matrix, found, points = max(faces, key=lambda f: iou(f[1], box))
+        return matrix, points, np.asarray(found, np.float64)
     # no detection there (e.g. a crop the detector misses): landmarks from the box's typical eye/nose/mouth
     x0, y0, x1, y1 = box
     rel = np.array([[0.32, 0.4], [0.68, 0.4], [0.5, 0.58], [0.36, 0.76], [0.64, 0.76]])
-    return _square_transform(frame_rgb, np.array([x0, y0]) + rel * [x1 - x0, y1 - y0], box)
+    points = np.array([x0, y0]) + rel * [x1 - x0, y1 - y0]
+    return _square_transform(frame_rgb, points, box), points, np.asarray(box, np.float64)
+
+
+def _transform_for_box(frame_rgb: np.ndarray, box, detected: list[tuple] | None = None) -> np.ndarray | None:
+    """The square transform of the face at `box`, found the way the detector will find it (`_align_for_box`)."""
+    return _align_for_box(frame_rgb, box, detected)[0]
 
 
 def _grid_matrix(matrix: np.ndarray, size: int) -> np.ndarray:
@@ -314,7 +392,7 @@ class _Design:
     energy: np.ndarray  # (32,) mean squared luma over the square per unit squared change of each projection
     embed: np.ndarray  # (cells, 32) least-energy feature change per unit change of each projection
     amplitude: np.ndarray  # (cells, cells) feature change -> window amplitudes (inverse of the overlaps)
-    patterns: np.ndarray  # (cells, _PATTERN_SIZE, _PATTERN_SIZE) cell windows for the pattern
+    windows: np.ndarray  # (GRID_CELLS, _PATTERN_SIZE) 1-D cell windows of the pattern (a cell's is an outer product)
 
 
 @functools.cache
@@ -335,7 +413,7 @@ def _design() -> _Design:
     energy = 1.0 / np.einsum("bn,nm,bm->b", PROJECTIONS, inverse, PROJECTIONS)  # per unit projection change
     embed = inverse @ PROJECTIONS.T * energy[None, :]  # least-energy change; leaves the other projections
     step = float(np.sqrt(12.0 * RMS_LEVELS**2 / energy.sum()))  # uniform quantization error: step^2 / 12
-    return _Design(step, energy, embed, amplitude, _windows_2d(_PATTERN_SIZE).astype(np.float32))
+    return _Design(step, energy, embed, amplitude, _windows_1d(_PATTERN_SIZE))
 
 
 def _lattice_offset(bits: np.ndarray, step: float, dither: np.ndarray) -> np.ndarray:
@@ -348,6 +426,35 @@ def _lattice_offset(bits: np.ndarray, step: float, dither: np.ndarray) -> np.nda
 class _TrackState:
     frame_index: int
     targets: np.ndarray  # (32,) lattice points the projections were put on in that frame
+
+
+@dataclasses.dataclass
+class _KeyState:
+    """A track's last key frame: where the detector and landmarker last aligned its face."""
+
+    key_index: int  # the key frame
+    frame_index: int  # the last frame the transform was carried to (carrying needs consecutive frames)
+    square: np.ndarray  # 3x3 frame -> unit square found on the key frame
+    from_motion: np.ndarray  # 3x3 inverse of merge's frame -> aligned-crop transform on the key frame
+    points: np.ndarray  # (5, 2) the detector's points on the key frame (the landmarker's seed)
+    box: np.ndarray  # (4,) its box
+
+
+def _affine3(matrix) -> np.ndarray:
+    return np.vstack([np.asarray(matrix, np.float64).reshape(2, 3), [0.0, 0.0, 1.0]])
+
+
+_UNIT_GRID = np.c_[np.stack(np.meshgrid(np.linspace(0, 1, 9), np.linspace(0, 1, 9)), -1).reshape(-1, 2), np.ones(81)]
+
+
+def square_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """RMS distance, in sides of the unit square, between where two frame -> square transforms put the same
+    frame points (a 9 x 9 grid over `a`'s square): how far apart two alignments of a face are."""
+    import cv2
+
+    points = _UNIT_GRID @ cv2.invertAffineTransform(np.asarray(a, np.float64)[:2]).T
+    moved = np.c_[points, np.ones(len(points))] @ np.asarray(b, np.float64)[:2].T
+    return float(np.sqrt(((moved - _UNIT_GRID[:, :2]) ** 2).sum(1).mean()))
 
 
 def _box_mean_square(pattern: np.ndarray, origin: tuple[int, int], shape: tuple[int, ...], box) -> float:
@@ -382,6 +489,20 @@ class Watermarker:
     per face: consecutive frames of a track keep their lattice points (see the module docstring).
     `strength` scales the per-frame face-box budget BOX_RMS_LEVELS (1.0: the measured design point; below 1
     the mark is fainter and less robust). The lattice step is part of the format and never changes.
+
+    With KEY_INTERVAL > 1 the face's motion (merge's frame -> aligned-crop transform of the face, `motion`)
+    makes marking cheap: the detector and landmarker align the face on a key frame (the first of a track, then
+    every KEY_INTERVAL frames, or sooner when the face moved KEY_MAX_MOTION), and the frames between carry
+    that alignment with merge's motion. Carried alignments differ from per-frame detection by about the
+    landmarker's own frame-to-frame jitter (~0.0025 of the square on GRID), a fifth of what verification's
+    detection on a CRF 28 + 50 % copy differs by (~0.013): CRF 28 + 50 % bit accuracy is unchanged (0.884 vs
+    0.885 per frame over 18 GRID key x clip x start runs), but the weakest runs lose margin (16 of 18 found
+    vs 18 at interval 8). On the worst of them (swiz3n, one key, 50 frames from 6 start frames, 2026-12-07)
+    intervals 8, 4 and 2 found 3, 5 and 5 of 6, every frame aligned 6 of 6; the mark being found after CRF 28
+    + 50 % is a requirement, so the default is 1: every frame aligned (the detector near the box and the
+    cheaper pattern keep their savings). CARRY_LANDMARKS runs the landmarker on every frame (0.0009 from
+    per-frame; costs ~10-15 ms a frame; 16 of 18 found as well). Without `motion` every frame is detected.
+    `reset` forgets every track (a segment start: resumed and sharded renders must equal a single run).
     """
 
     def __init__(self, payload_id: int, key: WatermarkKey, fps: float = 25.0, strength: float = 1.0):
@@ -392,6 +513,12 @@ class Watermarker:
         self.fps = fps
         self.strength = strength
         self._tracks: dict[int, _TrackState] = {}
+        self._keys: dict[int, _KeyState] = {}
+
+    def reset(self) -> None:
+        """Forget every track's lattice points and key frame: the next frame starts afresh."""
+        self._tracks.clear()
+        self._keys.clear()
 
     @staticmethod
     def _pattern(change: np.ndarray, matrix: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, tuple[int, int]]:
@@ -401,7 +528,10 @@ class Watermarker:
 
         design = _design()
         amplitudes = design.amplitude @ (design.embed @ change)
-        pattern = np.tensordot(amplitudes.astype(np.float32), design.patterns, 1)
+        # the sum of the cells' windows (_windows_2d) weighted by their amplitudes, as two small products: each
+        # 2-D window is the outer product of a vertical and a horizontal 1-D window
+        w = design.windows
+        pattern = (w.T @ amplitudes.reshape(GRID_CELLS, GRID_CELLS) @ w).astype(np.float32)
         x0, y0, x1, y1 = _footprint(matrix, shape, 2)  # bilinear sampling reaches 1 px past the square
         if x1 <= x0 or y1 <= y0:  # the square lies outside the frame
             return np.zeros((0, 0), np.float32), (0, 0)
@@ -411,28 +541,73 @@ class Watermarker:
                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         return back, (x0, y0)
 
-    def embed_faces(self, frame_rgb: np.ndarray, faces: list[tuple[tuple, int]],
-                    frame_index: int | None = None) -> np.ndarray:
-        """`embed` for every (box, track id) of one frame, with one detector pass for all of them (the
-        detector is most of a mark's cost)."""
+    def embed_faces(self, frame_rgb: np.ndarray, faces: list[tuple], frame_index: int | None = None) -> np.ndarray:
+        """`embed` for every (box, track id) or (box, track id, motion) of one frame. Faces that need the
+        detector (see the class docstring) share one whole-frame pass when there are several; one face
+        alone has it look near its box only (the detector is most of a mark's cost)."""
         self._check(frame_rgb)
-        detected = _faces(frame_rgb) if faces else []
+        faces = [(face[0], face[1], face[2] if len(face) > 2 else None) for face in faces if face[0] is not None]
         marked = frame_rgb.copy()
-        for box, track_id in faces:
-            self._embed(marked, box, frame_index, track_id, detected)
+        for (box, track_id, _), matrix in zip(faces, self.align_faces(frame_rgb, faces, frame_index), strict=True):
+            self._embed(marked, box, frame_index, track_id, matrix)
         return marked
 
+    def align_faces(self, frame_rgb: np.ndarray, faces: list[tuple], frame_index: int | None = None
+                    ) -> list[np.ndarray | None]:
+        """The frame -> unit square transform the mark of each (box, track id, motion) is laid on (None: a
+        face the detector and landmarker cannot align), from a key frame or carried (the class docstring);
+        `embed_faces` calls it, and it moves the tracks' key frames on as that does."""
+        carried = [self._carried(frame_rgb, track_id, frame_index, motion) for _, track_id, motion in faces]
+        detected = _faces(frame_rgb) if sum(matrix is None for matrix in carried) > 1 else None
+        return [self._key(frame_rgb, box, track_id, frame_index, motion, detected) if matrix is None else matrix
+                for (box, track_id, motion), matrix in zip(faces, carried, strict=True)]
+
     def embed(self, frame_rgb: np.ndarray, face_box_xyxy, frame_index: int | None = None,
-              track_id: int = 0) -> np.ndarray:
+              track_id: int = 0, motion=None) -> np.ndarray:
         """Return a copy of the RGB uint8 frame with the payload embedded in the face at the box.
 
         The face is aligned with the detector and landmarker that verification uses; a face they cannot
         find is left unmarked. `frame_index` None means a still (no continuity with other frames).
+        `motion`: merge's 2x3 frame -> aligned-crop transform of this face (see the class docstring).
         """
         self._check(frame_rgb)
-        marked = frame_rgb.copy()
-        self._embed(marked, face_box_xyxy, frame_index, track_id, None)
-        return marked
+        return self.embed_faces(frame_rgb, [(face_box_xyxy, track_id, motion)], frame_index)
+
+    def _carried(self, frame_rgb: np.ndarray, track_id: int, frame_index: int | None, motion
+                 ) -> np.ndarray | None:
+        """The track's alignment on this frame from its key frame and merge's motion, or None when this frame
+        must be a key frame (no key, not the next frame, KEY_INTERVAL reached, moved too far, no motion).
+        CARRY_LANDMARKS: the landmarker aligns the face, seeded with the key frame's detection carried here;
+        else (or when it finds no face) the key frame's alignment itself is carried."""
+        key = self._keys.get(track_id)
+        if key is None or motion is None or frame_index is None or key.frame_index != frame_index - 1 \
+                or frame_index - key.key_index >= KEY_INTERVAL:
+            return None
+        motion = _affine3(motion)
+        square = key.square @ key.from_motion @ motion
+        if square_distance(key.square, square) > KEY_MAX_MOTION:
+            return None
+        key.frame_index = frame_index
+        if CARRY_LANDMARKS:
+            to_here = np.linalg.inv(motion) @ np.linalg.inv(key.from_motion)  # key frame -> this frame
+            points = key.points @ to_here[:2, :2].T + to_here[:2, 2]
+            x0, y0, x1, y1 = key.box
+            corners = np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]]) @ to_here[:2, :2].T + to_here[:2, 2]
+            matrix = _square_transform(frame_rgb, points, np.r_[corners.min(0), corners.max(0)])
+            if matrix is not None:
+                return matrix
+        return square[:2]
+
+    def _key(self, frame_rgb: np.ndarray, box, track_id: int, frame_index: int | None, motion,
+             detected: list[tuple[np.ndarray, tuple]] | None) -> np.ndarray | None:
+        """Align the face at `box` with the detector and landmarker; remember it as the track's key frame."""
+        matrix, points, seed_box = _align_for_box(frame_rgb, tuple(float(v) for v in box), detected)
+        if matrix is None or motion is None or frame_index is None:
+            self._keys.pop(track_id, None)
+        else:
+            self._keys[track_id] = _KeyState(frame_index, frame_index, _affine3(matrix),
+                                             np.linalg.inv(_affine3(motion)), points, seed_box)
+        return matrix
 
     @staticmethod
     def _check(frame_rgb: np.ndarray) -> None:
@@ -440,9 +615,9 @@ class Watermarker:
             raise InputError("watermark embed expects an RGB uint8 frame")
 
     def _embed(self, frame_rgb: np.ndarray, face_box_xyxy, frame_index: int | None, track_id: int,
-               detected: list[tuple[np.ndarray, tuple]] | None) -> None:
-        """Mark the face at the box in place (the callers own the copy: one per frame, however many faces)."""
-        matrix = _transform_for_box(frame_rgb, tuple(float(v) for v in face_box_xyxy), detected)
+               matrix: np.ndarray | None) -> None:
+        """Mark the face aligned by `matrix` (frame -> unit square) in place (the callers own the copy: one per
+        frame, however many faces); None leaves it unmarked."""
         if matrix is None:
             return
         design = _design()
@@ -469,14 +644,16 @@ class Watermarker:
             self._tracks[track_id] = _TrackState(frame_index, targets)
         (x0, y0), (h, w) = origin, back.shape
         roi = np.s_[y0:y0 + h, x0:x0 + w]
-        frame_rgb[roi] = np.clip(frame_rgb[roi].astype(np.float32) + back[..., None], 0, 255).round().astype(np.uint8)
+        # frame + round(pattern) in integers: the rounded sum of the float way, at a fraction of its cost
+        delta = np.rint(back).astype(np.int16)[..., None]
+        frame_rgb[roi] = np.clip(frame_rgb[roi] + delta, 0, 255).astype(np.uint8)
 
 
 # --- detection ----------------------------------------------------------------------------------------
 
 def observe(frame_rgb: np.ndarray) -> list[np.ndarray]:
     """Aligned luma squares of the faces in one frame (what detection combines)."""
-    return [_canonical_luma(frame_rgb, matrix) for matrix, _ in _faces(frame_rgb)]
+    return [_canonical_luma(frame_rgb, matrix) for matrix, *_ in _faces(frame_rgb)]
 
 
 def soft_values(lumas: np.ndarray, key: WatermarkKey, shift=(0.0, 0.0), scale: float = 1.0) -> np.ndarray:
