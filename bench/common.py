@@ -55,3 +55,14 @@ def machine() -> str:
     except OSError:
         pass
     return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
+
+
+def cpu_flags() -> str:
+    """The CPU's vector extensions relevant to training speed, from /proc/cpuinfo (for every published figure)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown"
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+    return " ".join(f for f in wanted if f in flags) or "none of avx2/avx512/amx"

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import GRID_DIR, machine
+from bench.common import GRID_DIR, cpu_flags, machine
 
 SOURCE, TARGET, EXTRAS = "bbaf2n", "lbbc2a", ("lrwp9a", "sbia1a")
 HELDOUT_SHARE = 0.3  # of the target's frames (the last ones), never trained on
@@ -42,16 +42,6 @@ HELDOUT_SHARE = 0.3  # of the target's frames (the last ones), never trained on
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def cpu_flags() -> str:
-    """The CPU's vector extensions that matter for training speed."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "unknown"
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    return " ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f in flags)
 
 
 def prepare(work: Path, resolution: int) -> dict[str, Any]:
