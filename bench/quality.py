@@ -48,7 +48,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from bench.common import GRID_DIR, machine
+from bench.common import GRID_DIR, cpu_flags, machine
 from bench.identity import SAME_PERSON
 
 SOURCE, HELDOUT = SAME_PERSON  # the same man, two sessions: train on one, hold out the other
@@ -94,17 +94,6 @@ def parse_checkpoints(text: str | None, minutes: float) -> list[float]:
 def label(minutes: float) -> str:
     """Folder name of a checkpoint: '5min', '0.05min'."""
     return f"{minutes:g}min"
-
-
-def cpu_flags() -> str:
-    """The CPU's vector extensions relevant to training speed, from /proc/cpuinfo."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "unknown"
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
-    return " ".join(f for f in wanted if f in flags) or "none of avx2/avx512/amx"
 
 
 # -- data ----------------------------------------------------------------------------------------------------
