@@ -117,7 +117,7 @@ def run_one(preset_name: str, batch: int, precision: str, iters: int, warmup: in
     from facedouble.train.optim import make_optimizer, resolve_kernel
 
     # what `facedouble train` picks for a long session (the compile is paid in the warm-up steps)
-    kernel = resolve_kernel(optimizer_kernel, tr.device, recipe["optimizer"], recipe["lr_dropout"], long_session=True)
+    kernel = resolve_kernel(optimizer_kernel, tr.device, recipe["optimizer"], long_session=True)
     tr.opt = make_optimizer(recipe["optimizer"], tr.model.parameters(), recipe["lr"], recipe["lr_dropout"], kernel)
 
     def batch_for(i: int) -> dict:
@@ -182,7 +182,7 @@ def optimizer_pairs(preset_name: str, pairs: int, threads: int, recipes: list[di
     for model, r in zip(models, recipes, strict=True):
         for p in model.parameters():
             p.grad = torch.randn_like(p) * 1e-3
-        kernel = resolve_kernel("auto", torch.device("cpu"), r["optimizer"], r["lr_dropout"], long_session=True)
+        kernel = resolve_kernel("auto", torch.device("cpu"), r["optimizer"], long_session=True)
         opts.append(make_optimizer(r["optimizer"], model.parameters(), r["lr"], r["lr_dropout"], kernel))
     for opt in opts:  # compile and warm up
         for _ in range(2):

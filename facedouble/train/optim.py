@@ -276,8 +276,7 @@ def make_optimizer(name: str, params: Iterable[torch.nn.Parameter], lr: float,
     return OPTIMIZERS[name](params, lr, lr_dropout, kernel)
 
 
-def resolve_kernel(requested: str, device: torch.device, optimizer: str, lr_dropout: float,
-                   long_session: bool) -> str:
+def resolve_kernel(requested: str, device: torch.device, optimizer: str, long_session: bool) -> str:
     """The AdaBelief/RMSprop kernel for "auto"/"compiled"/"eager".
 
     auto = compiled on a CPU with a C++ compiler when the session may be long enough to repay the
@@ -287,7 +286,6 @@ def resolve_kernel(requested: str, device: torch.device, optimizer: str, lr_drop
     """
     from facedouble.errors import FacedoubleError
 
-    del lr_dropout  # kept in the signature: callers pass the whole recipe
     if requested not in OPTIMIZER_KERNELS:
         raise FacedoubleError(f"unknown optimizer kernel {requested!r} (use {', '.join(OPTIMIZER_KERNELS)})")
     if requested != "auto":

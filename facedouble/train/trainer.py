@@ -126,7 +126,7 @@ class Trainer:
         self.gemm_grad_convs = 0
         if gemm_grad.use_gemm(train_cfg.conv_weight_grad, self.device, self.bf16):
             self.gemm_grad_convs = gemm_grad.convert(self.model)
-        kernel = resolve_kernel(train_cfg.optimizer_kernel, self.device, train_cfg.optimizer, train_cfg.lr_dropout,
+        kernel = resolve_kernel(train_cfg.optimizer_kernel, self.device, train_cfg.optimizer,
                                 long_session=self._long_session(int(ckpt.state["iteration"]) if ckpt else 0))
         self.opt = make_optimizer(train_cfg.optimizer, self.model.parameters(), train_cfg.lr,
                                   train_cfg.lr_dropout, kernel)

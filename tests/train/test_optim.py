@@ -106,19 +106,19 @@ def test_auto_kernel_compiles_only_where_it_pays(monkeypatch) -> None:
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     monkeypatch.setattr(optim, "compiler_available", lambda: True)
-    assert resolve_kernel("auto", cpu, "adabelief", 1.0, long_session=True) == "compiled"
-    assert resolve_kernel("auto", cpu, "adabelief", 1.0, long_session=False) == "eager"
-    # lr-dropout masks are drawn eagerly and passed to the fused kernel, so dropout compiles too
-    assert resolve_kernel("auto", cpu, "adabelief", 0.3, long_session=True) == "compiled"
-    assert resolve_kernel("auto", cpu, "rmsprop", 0.3, long_session=True) == "compiled"
-    assert resolve_kernel("auto", cpu, "rmsprop", 0.3, long_session=False) == "eager"
-    assert resolve_kernel("auto", cpu, "adam", 1.0, long_session=True) == "eager"
-    assert resolve_kernel("auto", cuda, "adabelief", 1.0, long_session=True) == "eager"
-    assert resolve_kernel("compiled", cpu, "adabelief", 1.0, long_session=False) == "compiled"
+    assert resolve_kernel("auto", cpu, "adabelief", long_session=True) == "compiled"
+    assert resolve_kernel("auto", cpu, "adabelief", long_session=False) == "eager"
+    # the choice does not depend on lr-dropout: its masks are drawn eagerly and passed to the fused kernel
+    assert resolve_kernel("auto", cpu, "adabelief", long_session=True) == "compiled"
+    assert resolve_kernel("auto", cpu, "rmsprop", long_session=True) == "compiled"
+    assert resolve_kernel("auto", cpu, "rmsprop", long_session=False) == "eager"
+    assert resolve_kernel("auto", cpu, "adam", long_session=True) == "eager"
+    assert resolve_kernel("auto", cuda, "adabelief", long_session=True) == "eager"
+    assert resolve_kernel("compiled", cpu, "adabelief", long_session=False) == "compiled"
     monkeypatch.setattr(optim, "compiler_available", lambda: False)
-    assert resolve_kernel("auto", cpu, "adabelief", 1.0, long_session=True) == "eager"
+    assert resolve_kernel("auto", cpu, "adabelief", long_session=True) == "eager"
     with pytest.raises(FacedoubleError, match="unknown optimizer kernel"):
-        resolve_kernel("fast", cpu, "adabelief", 1.0, long_session=True)
+        resolve_kernel("fast", cpu, "adabelief", long_session=True)
 
 
 # -- RMSprop (DFL's Quick96 optimizer) ------------------------------------------------------------------------
