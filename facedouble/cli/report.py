@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"frames {s['frames']}, face found in {s['face_share']:.1%}")
     if s["closer_to_source_share"] is not None:
         print(f"identity closer to source than to target on {s['closer_to_source_share']:.1%} of frames")
-    for key in ("pose_error", "mouth_error", "eyes_error", "gaze_error", "seam_score", "ssim"):
+    for key in ("pose_error", "mouth_error", "eyes_error", "gaze_error", "seam_score", "seam_step", "ssim"):
         if s[key]:
             print(f"{key:12s} mean {s[key]['mean']:.3f}  max {s[key]['max']:.3f}")
     if s["residual_flicker"] is not None:

@@ -27,14 +27,16 @@ from facedouble.report.metrics import (
     pose_error,
     residual_change,
     seam_score,
+    seam_step,
     seam_width,
     ssim_region,
+    swap_region,
 )
 
 # Metrics for which the worst frames are listed; True = higher is worse.
 WORST_BY = {"pose_error": True, "mouth_error": True, "eyes_error": True, "identity_to_source": True,
-            "change_ratio": True, "residual_flicker": True, "gaze_error": True, "seam_score": True, "ssim": False,
-            "occluder_untouched": False}
+            "change_ratio": True, "residual_flicker": True, "gaze_error": True, "seam_score": True, "seam_step": True,
+            "ssim": False, "occluder_untouched": False}
 OCCLUDER_CROP = 256  # side of the aligned crop the hand detector's window is built around
 
 
@@ -174,9 +176,11 @@ def build_report(render: str | Path, target: str | Path, source: str | Path,
             row["mouth_error"], row["eyes_error"] = expression_error(r.landmarks, t.landmarks)
             row["ssim"] = ssim_region(rf.image, tf.image, region)
             row["gaze_error"] = gaze_error(r.mesh, t.mesh)
-            # The seam is measured on the target's face oval, the edge the merge mask follows; the
-            # report does not get the merge's own mask.
-            row["seam_score"] = seam_score(rf.image, tf.image, region, seam_width(t.landmarks))
+            # The report gets no mask: the seam is measured where this render's face meets the plate.
+            width = seam_width(t.landmarks)
+            edge = swap_region(rf.image, tf.image, region, width)
+            row["seam_score"] = seam_score(rf.image, tf.image, edge, width)
+            row["seam_step"] = seam_step(rf.image, tf.image, edge, width)
             if i % cfg.embed_every == 0:
                 e_render = embedder.embed(rf.image, r.landmarks)
                 e_target = embedder.embed(tf.image, t.landmarks)
@@ -226,7 +230,7 @@ def summarise(rows: list[dict[str, Any]], render_change: float, target_change: f
     summary["flicker"] = summary["residual_flicker"]
     summary["occluder_untouched"] = occluders[0] / occluders[1] if occluders[1] else None
     summary["occluder_frames"] = sum("occluder_px" in r for r in rows)
-    for key in ("pose_error", "mouth_error", "eyes_error", "gaze_error", "seam_score", "ssim",
+    for key in ("pose_error", "mouth_error", "eyes_error", "gaze_error", "seam_score", "seam_step", "ssim",
                 "identity_to_source", "identity_to_target"):
         vals = values(key)
         summary[key] = {"mean": float(np.mean(vals)), "median": float(np.median(vals)), "max": float(np.max(vals)),

@@ -18,6 +18,7 @@ PLOTTED = (("pose_error", "pose error (deg)"), ("mouth_error", "mouth error (IOD
            ("eyes_error", "eyes error (IOD)"), ("identity_to_source", "identity distance to source"),
            ("identity_to_target", "identity distance to target"), ("residual_flicker", "residual flicker"),
            ("gaze_error", "gaze error (eye widths)"), ("seam_score", "seam score, render/target"),
+           ("seam_step", "seam step (L*)"),
            ("ssim", "face SSIM"), ("occluder_untouched", "occluder pixels untouched"))
 
 

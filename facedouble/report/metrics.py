@@ -18,7 +18,13 @@
   hid up to half the error;
 - seam score: gradient energy across the merge mask's edge, render over target, in a thin band around
   the edge (the gradient's component along the edge normal); 1.0 = the edge is as smooth as the plate
-  there, a hard paste scores well above 1;
+  there, a hard paste scores well above 1. The report is given no mask, so it finds the edge where the
+  swap stops changing the plate (`swap_region`): whatever mask, erosion or blur the merge used, the band
+  lies where that render's face meets the plate, not on a fixed face outline;
+- seam step: the shading step at that edge, in CIE L* units (about 2 is just visible side by side): the
+  render-minus-plate lightness difference, low-passed over the band's width (so texture and sharpness, which
+  the seam score sees, do not count) and averaged in absolute value over the band's inner half. A blurry render
+  scores a seam score below 1 even with a visible step (smoother than the plate there); the step sees it;
 - SSIM of the face region (Gaussian window, sigma 1.5, grey levels);
 - occluders left untouched: of the pixels of the target's face that something covers (a hand the hand
   detector finds over the face oval, or the exclude polygons of labelled faces), the share where the
@@ -45,6 +51,9 @@ GAZE_RIGID = np.array([*FACE_OVAL, 1, 4, 5, 6, 168, 195, 197])
 GRAIN_SIGMA = 1.5  # px; residual flicker is measured above grain (see residual_change)
 SSIM_REACH = 5  # px: half the 11x11 Gaussian window of ssim_region
 OCCLUDER_TOL = 8  # levels: a render within this of the plate left the pixel alone (codec noise stays below)
+SWAP_LEVELS = 6.0  # levels of smoothed render-plate difference that count as swapped (codec noise stays below)
+SWAP_REACH = 0.25  # the swapped region is looked for this share of the face's size beyond its outline
+SWAP_MIN_SHARE = 0.25  # a swapped region smaller than this share of the face outline: fall back to the outline
 
 
 def pose_error(render: np.ndarray, target: np.ndarray) -> float:
@@ -182,12 +191,64 @@ def edge_energy(image: np.ndarray, mask: np.ndarray, width: int) -> float:
     return float(np.square(across[band]).mean())
 
 
+def swap_region(render: np.ndarray, target: np.ndarray, face: np.ndarray, width: int) -> np.ndarray:
+    """Boolean mask of where the render replaced the plate around one face: the edge the seam score follows.
+
+    The per-pixel difference (largest channel) is smoothed over the seam band's width, so codec noise and the
+    plate's grain fall below SWAP_LEVELS while the swapped face stays above it up to where the merge mask
+    fades it out; only the part within SWAP_REACH of the face's outline `face` counts (other faces, other
+    changes), its largest connected piece is kept and its holes are filled (a swapped cheek that happens to
+    match the plate is still inside). Falls back to `face` when almost nothing changed (the swap equals the
+    plate, or the face was not swapped): then there is no edge of the swap to measure.
+    """
+    if not face.any():
+        return face
+    y0, y1, x0, x1 = _box(face, 0)
+    reach = max(1, round(SWAP_REACH * max(y1 - y0, x1 - x0)))
+    y0, y1, x0, x1 = _box(face, reach + 3 * max(1, width))
+    near = cv2.dilate(face[y0:y1, x0:x1].astype(np.uint8),
+                      cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))) > 0
+    diff = np.abs(render[y0:y1, x0:x1].astype(np.int16) - target[y0:y1, x0:x1].astype(np.int16))
+    diff = diff.max(axis=2).astype(np.float32) if diff.ndim == 3 else diff.astype(np.float32)
+    changed = ((cv2.GaussianBlur(diff, (0, 0), max(1.0, width / 2)) > SWAP_LEVELS) & near).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(changed, connectivity=8)
+    if count < 2:
+        return face
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    piece = (labels == largest).astype(np.uint8)
+    contours, _ = cv2.findContours(piece, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    cv2.drawContours(piece, contours, -1, 1, thickness=cv2.FILLED)
+    if piece.sum() < SWAP_MIN_SHARE * face.sum():
+        return face
+    out = np.zeros(face.shape, bool)
+    out[y0:y1, x0:x1] = piece > 0
+    return out
+
+
 def seam_score(render: np.ndarray, target: np.ndarray, mask: np.ndarray, width: int = 3) -> float:
     """Gradient energy across the mask's edge, render over target (1.0 = as smooth as the plate)."""
     r, t = edge_energy(render, mask, width), edge_energy(target, mask, width)
     if not (np.isfinite(r) and np.isfinite(t)):
         return float("nan")
     return r / max(t, 1e-6)
+
+
+def seam_step(render: np.ndarray, target: np.ndarray, mask: np.ndarray, width: int = 3) -> float:
+    """Mean absolute low-passed L* difference render - plate in the inner half of the seam band of `mask`."""
+    if not mask.any():
+        return float("nan")
+    y0, y1, x0, x1 = _box(mask, 2 * width + 4 * max(1, width) + 4)
+    mask = mask[y0:y1, x0:x1]
+    inner = seam_band(mask, width) & mask
+    if not inner.any():
+        return float("nan")
+    diff = _lightness(render[y0:y1, x0:x1]) - _lightness(target[y0:y1, x0:x1])
+    return float(np.abs(cv2.GaussianBlur(diff, (0, 0), max(1.0, float(width))))[inner].mean())
+
+
+def _lightness(image: np.ndarray) -> np.ndarray:
+    """CIE L* (0-100) of an RGB uint8 image, float32."""
+    return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2Lab)[..., 0].astype(np.float32) * (100.0 / 255.0)
 
 
 def seam_width(landmarks: np.ndarray) -> int:

@@ -14,7 +14,9 @@ from facedouble.report.metrics import (
     gaze_error,
     residual_change,
     seam_score,
+    seam_step,
     seam_width,
+    swap_region,
 )
 
 N = 8
@@ -103,3 +105,56 @@ def test_hard_edged_paste_scores_a_higher_seam_than_a_feathered_one(shot):
     width = seam_width(faces[0].landmarks)
     hard_score, soft_score = seam_score(hard, target, mask, width), seam_score(feathered, target, mask, width)
     assert hard_score > 1.5 * soft_score and hard_score > 2.0
+
+
+def _iou(a, b):
+    return (a & b).sum() / (a | b).sum()
+
+
+def test_seam_follows_the_swaps_own_edge_not_the_face_outline(shot):
+    """A swap whose mask ends inside the face outline (an eroded hull, say): the report finds that edge, so a
+    hard edge there scores high, while the outline's band, where render equals plate, would call it clean."""
+    frames, faces, regions = shot
+    target, outline = frames[0], regions[0]
+    width = seam_width(faces[0].landmarks)
+    inner = cv2.erode(outline.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (25, 25))) > 0
+    face = cv2.add(target, 40)
+    hard = np.where(inner[..., None], face, target)
+    alpha = cv2.GaussianBlur(inner.astype(np.float32), (0, 0), 5.0)[..., None]
+    feathered = np.round(alpha * face + (1 - alpha) * target).astype(np.uint8)
+    # the render went through a codec: JPEG noise everywhere, inside the face and out
+    ok, buf = cv2.imencode(".jpg", hard, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    coded = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    for render in (hard, coded):
+        assert _iou(swap_region(render, target, outline, width), inner) > 0.85
+    edge_hard = swap_region(hard, target, outline, width)
+    edge_soft = swap_region(feathered, target, outline, width)
+    hard_score = seam_score(hard, target, edge_hard, width)
+    assert hard_score > 2.0 and hard_score > 1.5 * seam_score(feathered, target, edge_soft, width)
+    assert seam_score(hard, target, outline, width) < 1.3  # what the outline alone would have reported
+
+
+def test_swap_region_falls_back_to_the_outline_when_nothing_was_swapped(shot):
+    frames, faces, regions = shot
+    width = seam_width(faces[0].landmarks)
+    assert (swap_region(frames[0], frames[0], regions[0], width) == regions[0]).all()
+    other_face_only = frames[0].copy()
+    other_face_only[:40, :40] = 255  # a change far from this face is not its swap
+    assert (swap_region(other_face_only, frames[0], regions[0], width) == regions[0]).all()
+
+
+def test_seam_step_sees_a_shading_step_that_a_blurry_render_hides_from_the_seam_score(shot):
+    """A blurry swapped face is smoother than the plate at the edge, so a brighter one scores a seam score near
+    1 (the blur cancels the step); the step in L* tells the two apart: it is the brightness the face adds."""
+    frames, faces, regions = shot
+    target, outline = frames[0], regions[0]
+    width = seam_width(faces[0].landmarks)
+    blurry = cv2.GaussianBlur(target, (0, 0), 3.0)
+    alpha = cv2.GaussianBlur(outline.astype(np.float32), (0, 0), 2.0)[..., None]
+    matched = np.round(alpha * blurry + (1 - alpha) * target).astype(np.uint8)
+    brighter = np.round(alpha * cv2.add(blurry, 20) + (1 - alpha) * target).astype(np.uint8)
+    edge = swap_region(brighter, target, outline, width)
+    assert seam_score(brighter, target, edge, width) < 1.3  # the ratio alone hardly notices
+    step, clean = seam_step(brighter, target, edge, width), seam_step(matched, target, outline, width)
+    assert clean < 1.5 and step > 2.5 * clean and 2.5 < step < 8.0  # +20 levels is ~8 L* where the face is opaque
+    assert seam_step(target, target, outline, width) == 0.0
