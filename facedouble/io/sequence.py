@@ -286,20 +286,23 @@ class ImageSequence:
             raise InputError(f"frame index {index} is outside sequence {self.folder} ({len(self.paths)} frames)")
         return read_plate(self.paths[index], (self.width, self.height))
 
-    def frames(self, start: int = 0, deep: bool = False) -> Iterator:
+    def frames(self, start: int = 0, deep: bool = False, plates: bool = False) -> Iterator:
         """Frames from index `start` on: 8-bit working-space RGB, the stem as name, timestamps from the rate.
 
         With `deep`, `Frame.deep` is the same frame in the working space at full precision (float32, not
         clipped; `image` is its rounding), as io.video's deep frames are; the plate's own values, in its
-        own colour space, are `read_plate`'s.
+        own colour space, are `read_plate`'s, and with `plates` each frame carries that Plate too (`Frame.plate`:
+        the file is read once for both).
         """
         from facedouble.io.ocio import quantise
         from facedouble.io.video import Frame
 
         fps = self.fps or DEFAULT_FPS
         for index in range(max(0, start), len(self.paths)):
-            work = self.converter.to_working(self.read_plate(index).rgb)
-            yield Frame(index, index / fps, quantise(work), self.paths[index].stem, work if deep else None)
+            plate = self.read_plate(index)
+            work = self.converter.to_working(plate.rgb)  # a copy: the plate keeps its own values
+            yield Frame(index, index / fps, quantise(work), self.paths[index].stem, work if deep else None,
+                        plate if plates else None)
 
 
 def _known(name: str | None, config: str) -> str | None:

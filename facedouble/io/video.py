@@ -16,10 +16,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from facedouble.errors import InputError
+
+if TYPE_CHECKING:
+    from facedouble.io.sequence import Plate
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 # Largest frame accepted (about 12K x 10K): a crafted header announcing 16k x 16k or more is refused before
@@ -31,13 +35,16 @@ MAX_PIXELS = 120_000_000
 class Frame:
     """One decoded frame: RGB uint8 image, 0-based index, timestamp in seconds; `deep` the full-precision RGB
     (float32, nominal 0..1, or uint16 0..65535) when the reader was opened with deep=True and the source
-    holds more than 8 bits, else None."""
+    holds more than 8 bits, else None; `plate` the file's own pixels (facedouble.io.sequence.Plate: its colour
+    space, alpha and header) when the reader was opened with plates=True and the source is an image sequence,
+    so a sequence writer need not read the file again."""
 
     index: int
     timestamp: float
     image: np.ndarray
     name: str = ""
     deep: np.ndarray | None = None
+    plate: Plate | None = None
 
 
 @dataclasses.dataclass
@@ -75,9 +82,9 @@ class FrameSource:
     declared duration.
     """
 
-    def __init__(self, path: str | Path, deep: bool = False):
+    def __init__(self, path: str | Path, deep: bool = False, plates: bool = False):
         self.path = Path(path)
-        self.deep = deep
+        self.deep, self.plates = deep, plates
         if not self.path.exists():
             raise InputError(f"input not found: {self.path}")
         self.sequence = None  # an EXR/DPX/16-bit image sequence (facedouble.io.sequence), read at full precision
@@ -176,7 +183,7 @@ class FrameSource:
         GOP of decoding, not the whole clip; other containers (MPEG-PS has no index) decode from the start.
         """
         if self.sequence is not None:
-            yield from self.sequence.frames(start, deep=self.deep)
+            yield from self.sequence.frames(start, deep=self.deep, plates=self.plates)
             return
         if self.info.kind == "images":
             for index in range(max(0, start), len(self._images)):
@@ -348,8 +355,8 @@ class _SeekMissError(Exception):
     """A seek landed after the wanted frame (imprecise index): the caller decodes from the start."""
 
 
-def open_source(path: str | Path, deep: bool = False) -> FrameSource:
+def open_source(path: str | Path, deep: bool = False, plates: bool = False) -> FrameSource:
     """Open a video file or an image folder for reading frames; `deep=True` adds `Frame.deep` (full-precision
-    RGB) for sources stored above 8 bits."""
-    return FrameSource(path, deep=deep)
+    RGB) for sources stored above 8 bits; `plates=True` adds `Frame.plate` for image sequences."""
+    return FrameSource(path, deep=deep, plates=plates)
 

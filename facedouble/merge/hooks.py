@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from facedouble.io.sequence import Plate
 from facedouble.merge.config import Outputs
 
 
@@ -75,3 +76,4 @@ class Rendered:
     faces: list[dict[str, Any]]
     warmup: bool
     deep: np.ndarray | None = None  # the target frame at full precision (Frame.deep), None for 8-bit sources
+    plate: Plate | None = None  # the source file's own pixels (Frame.plate) when a sequence output needs them

@@ -59,7 +59,7 @@ def composite_frame(frame: Frame, jobs: list[FaceJob], crops: list[np.ndarray], 
                       "resolution": res, "aligned_to_frame": to_frame.tolist(),
                       "frame_to_aligned": cv2.invertAffineTransform(to_frame).tolist(),
                       "corner_pin": corners.tolist(), "settings": dataclasses.asdict(settings)})
-    return Rendered(frame.index, frame.timestamp, out, frame.image, alpha, faces, warmup, frame.deep)
+    return Rendered(frame.index, frame.timestamp, out, frame.image, alpha, faces, warmup, frame.deep, frame.plate)
 
 
 class Renderer:
@@ -98,17 +98,18 @@ class Renderer:
 IN_FLIGHT_BYTES = 1 << 30
 
 
-def frame_bytes(plan: MergePlan, deep: bool) -> int:
-    """Bytes one frame in flight holds: output + target RGB, float32 alpha (+ the float32 plate and render)."""
+def frame_bytes(plan: MergePlan, deep: bool, plates: bool = False) -> int:
+    """Bytes one frame in flight holds: output + target RGB, float32 alpha (+ the float32 plate and render)
+    (+ the source file's float32 RGB and alpha, carried to a sequence writer)."""
     pixels = plan.info.width * plan.info.height
-    return pixels * (3 + 3 + 4 + (24 if deep else 0))
+    return pixels * (3 + 3 + 4 + (24 if deep else 0) + (16 if plates else 0))
 
 
-def flow_limits(plan: MergePlan, config: MergeConfig, deep: bool) -> tuple[int, int]:
+def flow_limits(plan: MergePlan, config: MergeConfig, deep: bool, plates: bool = False) -> tuple[int, int]:
     """(frames per model batch, sink queue length) fitting IN_FLIGHT_BYTES; the config's at small sizes.
 
-    A function of the frame size and config only, so every shard of a render batches the same way."""
-    in_flight = max(2, IN_FLIGHT_BYTES // max(1, frame_bytes(plan, deep)))
+    A function of the frame size, config and outputs only, so every shard of a render batches the same way."""
+    in_flight = max(2, IN_FLIGHT_BYTES // max(1, frame_bytes(plan, deep, plates)))
     batch = max(1, min(config.batch, in_flight // 2))
     return batch, max(2, min(max(4, 2 * config.batch), in_flight - batch))
 
@@ -138,7 +139,9 @@ def render_range(model: Swapper, plan: MergePlan, overrides: Overrides, config: 
         if d is not None:
             d.mkdir(parents=True, exist_ok=True)
     deep = needs_deep(outputs, config)
-    batch, queue_len = flow_limits(plan, config, deep)
+    # an image-sequence output writes over the source file's own pixels: they travel with the frame (read once)
+    plates = getattr(outputs, "sequence", None) is not None
+    batch, queue_len = flow_limits(plan, config, deep, plates)
 
     def todo(seg: int) -> bool:
         return seg >= first and (end is None or seg < end) and seg not in done
@@ -173,7 +176,7 @@ def render_range(model: Swapper, plan: MergePlan, overrides: Overrides, config: 
         first_todo += 1
     try:
         reached_end = True
-        for frame in open_source(plan.clip, deep=deep).frames(lo + max(0, (first_todo - 1) * seg_len)):
+        for frame in open_source(plan.clip, deep=deep, plates=plates).frames(lo + max(0, (first_todo - 1) * seg_len)):
             if sink.error is not None:
                 reached_end = False
                 break

@@ -207,14 +207,16 @@ class SequenceOutput:
         return format_frame_path(self.pattern, number)
 
     def write(self, index: int, rendered: np.ndarray, target: np.ndarray, alpha: np.ndarray,
-              matte: np.ndarray | None = None) -> Path:
+              matte: np.ndarray | None = None, plate: Plate | None = None) -> Path:
         """Write frame `index`; returns its path. `rendered`/`target`: 8-bit working-space RGB after/before
         merge; `alpha`: the blend matte; `matte`: what goes in the file's matte channel (default `alpha`; merge
-        passes the matte covering everything it changed, watermark included)."""
+        passes the matte covering everything it changed, watermark included); `plate`: the source file's pixels
+        as the reader read them (`Frame.plate`; read again here when not given). The plate's RGB is written
+        over in place."""
         if self.sequence is not None:
-            plate = self.sequence.read_plate(index)
+            plate = plate if plate is not None else self.sequence.read_plate(index)
         else:
-            attributes: dict[str, tuple[str, object]] = {}
+            attributes: dict[str, tuple[str, object]] = {}  # a video source: its 8-bit frame is the plate
             if self.fps:
                 rate = Fraction(self.fps).limit_denominator(1001)
                 attributes["framesPerSecond"] = ("rational", (rate.numerator, rate.denominator))

@@ -139,7 +139,7 @@ class Sink(threading.Thread):
         if self.outputs.patch_dir is not None:
             patch = write_patch(self.outputs.patch_dir / name, deep if deep is not None else r.image, cover)
         if self.sequence_out is not None:
-            self.sequence_out.write(r.index, r.image, r.target, r.alpha, cover)
+            self.sequence_out.write(r.index, r.image, r.target, r.alpha, cover, plate=r.plate)
         pts = self.plan.pts(r.timestamp, r.index)
         if self.writer is not None:
             self.writer.write(self._video_frame(r.image, deep, cover), pts)

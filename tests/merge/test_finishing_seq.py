@@ -116,12 +116,24 @@ def test_exr_sequence_through_extract_and_merge_cli(plate, tmp_path, monkeypatch
     assert verify_sidecar(out)["frames_changed"] == [names[0]]
 
 
-def test_face_matches_the_working_space_merge(plate, tmp_path):
-    """The EXR's face, back in the working space, against the same merge on the 8-bit working frames."""
+def test_face_matches_the_working_space_merge(plate, tmp_path, monkeypatch):
+    """The EXR's face, back in the working space, against the same merge on the 8-bit working frames; each
+    source EXR is read once (the reader's plate travels to the sequence writer)."""
+    from facedouble.io import sequence as sequence_module
+
     folder, plates, faceset = plate
     model = ShiftSwapper(96)
     exr_out = Outputs(sequence=tmp_path / "exr" / "shot.%04d.exr")
+    reads: list[str] = []
+
+    def counted(path, *args, **kwargs):
+        reads.append(Path(path).name)
+        return read_plate(path, *args, **kwargs)
+
+    monkeypatch.setattr(sequence_module, "read_plate", counted)
     merge(model, faceset, exr_out, CONFIG, clip=folder, progress=False)
+    monkeypatch.undo()
+    assert sorted(reads) == sorted(p.name for p in folder.glob("*.exr")), reads
     # the reference: the frames every 8-bit stage sees, as a plain PNG folder, merged the same way
     pngs = tmp_path / "working"
     pngs.mkdir()
