@@ -44,6 +44,7 @@ class JobRequest(BaseModel):
     every_nth: int | None = None
     src: str | None = None
     dst: str | None = None
+    extra_dst: list[str] | None = None  # train: more dst facesets, one decoder each (multi-identity, DF presets)
     model: str | None = None
     preset: str | None = None
     options: dict | None = None

@@ -17,6 +17,7 @@ TRAIN_PRESETS = ("tiny", "quick96", "saehd-df-128", "saehd-liae-ud-128")
 TRAIN_OPTIONS = {"batch_size": int, "max_iters": int, "max_minutes": float, "save_every_min": float,
                  "preview_every_min": float, "lr": float, "threads": int, "workers": int}
 MERGE_OPTIONS = ("mask", "erode", "blur", "colour", "blend", "sharpen", "scale")
+MAX_EXTRA_DST = 7  # extra dst identities a studio train job may add (each one is a decoder)
 TRAIN_GRACE_S = 120.0  # a cancelled training saves its checkpoint first: give it time
 
 
@@ -73,6 +74,16 @@ def build(workspace: Path, body: dict[str, Any]) -> tuple[str, list[str], dict[s
         dst = _dir(workspace, body.get("dst") or body.get("src"), "dst faceset")
         model = _new_path(workspace, body.get("model"), "model folder")
         args = ["train", "--src", str(src), "--dst", str(dst), "--model", str(model), "--workspace", ws]
+        extra = body.get("extra_dst") or []
+        if len(extra) > MAX_EXTRA_DST:
+            raise InputError(f"at most {MAX_EXTRA_DST} extra dst facesets")
+        seen = {dst}
+        for rel in extra:  # multi-identity training: `train` takes --dst once per identity
+            path = _dir(workspace, rel, "extra dst faceset")
+            if path in seen:
+                raise InputError(f"dst faceset {rel} is given twice")
+            seen.add(path)
+            args += ["--dst", str(path)]
         preset = body.get("preset")
         if preset:
             if preset not in TRAIN_PRESETS:

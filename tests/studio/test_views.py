@@ -101,3 +101,21 @@ def test_new_state_changes_need_csrf_same_origin_and_session(client, workspace, 
 def test_view_pages_are_served_only_with_a_session(client, workspace, page):
     assert client.get(page).status_code == 200
     assert make_client(workspace, login=False).get(page).status_code == 401
+
+
+def test_train_job_passes_each_extra_dst_once_and_refuses_bad_ones(workspace, monkeypatch):
+    import shutil
+
+    from facedouble.errors import InputError
+    from facedouble.studio import jobkinds
+
+    shutil.copytree(workspace / "facesets" / "bbaf2n", workspace / "facesets" / "other")
+    monkeypatch.setattr("facedouble.consent.records.require_consent", lambda *a, **k: None)
+    body = {"kind": "train", "src": "facesets/bbaf2n", "dst": "facesets/bbaf2n", "model": "models/m"}
+    _, args, _ = jobkinds.build(workspace, body | {"extra_dst": ["facesets/other"]})
+    assert [args[i + 1] for i, a in enumerate(args) if a == "--dst"] == \
+        [str(workspace / "facesets" / "bbaf2n"), str(workspace / "facesets" / "other")]
+    for extra, words in ((["facesets/bbaf2n"], "twice"), (["../outside"], "outside"),
+                         (["facesets/none"], "not found"), (["facesets/other"] * 8, "at most")):
+        with pytest.raises(InputError, match=words):
+            jobkinds.build(workspace, body | {"extra_dst": extra})

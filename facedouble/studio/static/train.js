@@ -40,8 +40,10 @@ async function start(model) {
     const v = document.getElementById(k).value;
     if (v !== "") options[k] = Number(v);
   }
+  const extra = [...document.getElementById("extra_dst").selectedOptions].map((o) => o.value);
   const body = { kind: "train", src: document.getElementById("src").value, dst: document.getElementById("dst").value,
     model: model || document.getElementById("model").value, preset: document.getElementById("preset").value, options };
+  if (extra.length) body.extra_dst = extra;
   try {
     const j = await postJSON("/api/jobs", body);
     status.textContent = `train job ${j.id} ${j.state}`;
@@ -78,7 +80,7 @@ async function refresh() {
 
 async function init() {
   const ws = await getJSON("/api/workspace");
-  for (const id of ["src", "dst"]) {
+  for (const id of ["src", "dst", "extra_dst"]) {
     const sel = document.getElementById(id);
     for (const f of ws.facesets) sel.append(new Option(f.path, f.path));
   }
