@@ -1,12 +1,14 @@
 """Quality over time: train a preset on a GRID pair and measure the swap at checkpoints along the way.
 
     python -m bench.quality --preset quick96 --minutes 120 [--checkpoints 5,10,20,40,80,120] [--out DIR]
-                            [--threads 2] [--eyes-mouth-priority] [--frames N] [--batch 8]
+                            [--threads 2] [--eyes-mouth-priority] [--extra-dst STEM ...] [--frames N] [--batch 8]
 
 src = GRID id2_vcd_swwp2s, dst = GRID lbbc2a (a different speaker). pwij3p is the same man as the source in
 another session (bench.identity.SAME_PERSON): it is never trained on and serves as the held-out source clip.
 The last 20 % of the target's faces are held out of training too (held-out dst->dst SSIM); the whole target
-clip is merged at each checkpoint.
+clip is merged at each checkpoint. `--extra-dst STEM` (repeatable, a GRID clip stem; DF presets) trains the
+multi-identity model of issue 17: each extra clip is one more dst identity with its own decoder, sharing the
+dst half of every batch with the target (same samples per iteration); the swap is judged on the target as before.
 
 Training runs first, on the wall clock: at each checkpoint minute the weights are saved as a snapshot
 (`snapshots/<minutes>min/`, a loadable model folder) and the save's time is left off the clock. The
@@ -14,7 +16,7 @@ training process's CPU-seconds and iteration count are recorded with the wall mi
 because the machine may be shared. Evaluation runs after training, from the snapshots, so it costs no
 training minutes: each snapshot merges the target (merge's default settings, composited as `merge` does but
 without provenance marks: only the pixels matter here) and `facedouble.report.build.build_report` measures
-the render against the target: pose error, mouth and eye expression error, gaze error, seam score, residual
+the render against the target: pose error, mouth and eye expression error, gaze error, seam score and step, residual
 flicker, identity distance to the training source and the share of frames closer to it than to the target.
 Added here with the report's embedder: the distance to the held-out source clip, and the reference lines
 (the held-out clip's own distance to the source = the same person; the target's = no swap). Held-out
@@ -68,10 +70,12 @@ METRICS: list[tuple[str, str, str]] = [
     ("eyes_error", "eye expression error", "inter-ocular, lower better"),
     ("gaze_error", "gaze error", "eye widths, lower better"),
     ("seam_score", "seam score", "1 = as smooth as the plate"),
+    ("seam_step", "seam step", "L* units at the swap's edge, lower better"),
     ("residual_flicker", "residual flicker", "0 = moves as the plate"),
     ("ssim_heldout_src", "held-out SSIM src->src", "higher better"),
     ("ssim_heldout_dst", "held-out SSIM dst->dst", "higher better"),
 ]
+EVAL_ONLY = ("eval_only", "plate_parts")  # options that change what is measured, not what was trained
 CLOCK = ["minutes", "wall_s", "cpu_s", "iterations", "load1", "loss_src", "loss_dst"]
 REFERENCE = ["same_person_ref", "target_to_source"]
 COLUMNS = CLOCK + [m[0] for m in METRICS] + REFERENCE
@@ -97,14 +101,14 @@ def label(minutes: float) -> str:
 
 
 # -- data ----------------------------------------------------------------------------------------------------
-def prepare(work: Path, resolution: int, frames: int) -> dict[str, Any]:
+def prepare(work: Path, resolution: int, frames: int, extra: tuple[str, ...] = ()) -> dict[str, Any]:
     """Decode the first `frames` frames of each clip to a PNG folder (lossless from here on: renders and
     targets are read alike) and extract its faces at the model's resolution; done once per `work`."""
     from facedouble.extract.pipeline import ExtractConfig, extract
     from facedouble.io.video import open_source
 
     out: dict[str, Any] = {}
-    for stem in (SOURCE, HELDOUT, TARGET):
+    for stem in (SOURCE, HELDOUT, TARGET, *extra):
         clip, faces = work / "clips" / stem, work / "faces" / stem
         if not (clip / ".complete").exists():
             shutil.rmtree(clip, ignore_errors=True)
@@ -136,6 +140,8 @@ def prepare(work: Path, resolution: int, frames: int) -> dict[str, Any]:
 # -- training ------------------------------------------------------------------------------------------------
 def train(args: argparse.Namespace, out: Path, data: dict[str, Any], checkpoints: list[float]) -> list[dict]:
     """Train on the wall clock, snapshot at each checkpoint (save time off the clock); the clock records."""
+    import dataclasses
+
     import torch
 
     from facedouble.io.atomic import atomic_write_json
@@ -144,7 +150,8 @@ def train(args: argparse.Namespace, out: Path, data: dict[str, Any], checkpoints
     from facedouble.train.trainer import TrainConfig, Trainer
 
     torch.set_num_threads(args.threads)
-    mcfg = preset(args.preset)
+    dsts = [data["dst_train"], *(data[stem]["faces"] for stem in args.extra_dst)]
+    mcfg = dataclasses.replace(preset(args.preset), dst_count=len(dsts))
     tcfg = TrainConfig(batch_size=args.batch, eyes_mouth_prio=args.eyes_mouth_priority, threads=args.threads,
                        max_minutes=args.minutes, save_every_min=1e9, preview_every_min=1e9, keep_last=1,
                        seed=args.seed)
@@ -153,8 +160,9 @@ def train(args: argparse.Namespace, out: Path, data: dict[str, Any], checkpoints
     for stale in (model_dir, out / "snapshots", out / "eval", out / "renders"):
         shutil.rmtree(stale, ignore_errors=True)
     (out / "progress.json").unlink(missing_ok=True)
-    tr = Trainer(model_dir, mcfg, tcfg, data[SOURCE]["faces"], data["dst_train"], consent=None)
-    log(f"training {args.preset} ({len(tr.src_bank)} src / {len(tr.dst_bank)} dst faces, batch {args.batch}, "
+    tr = Trainer(model_dir, mcfg, tcfg, data[SOURCE]["faces"], dsts, consent=None)
+    extra = f" + extra dst {', '.join(args.extra_dst)}" if args.extra_dst else ""
+    log(f"training {args.preset} ({len(tr.src_bank)} src / {len(tr.dst_bank)} dst faces{extra}, batch {args.batch}, "
         f"{args.threads} threads, eyes-mouth priority {'on' if args.eyes_mouth_priority else 'off'}, "
         f"{'bf16' if tr.bf16 else 'fp32'}) for {args.minutes:g} min; checkpoints {checkpoints}; "
         f"load average {os.getloadavg()[0]:.2f}")
@@ -195,7 +203,8 @@ def train(args: argparse.Namespace, out: Path, data: dict[str, Any], checkpoints
 
 
 def _args_record(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: v for k, v in vars(args).items() if k not in ("out",)}
+    # no extra dst is left out, so runs recorded before the option existed still count as the same training
+    return {k: v for k, v in vars(args).items() if k not in ("out",) and not (k == "extra_dst" and not v)}
 
 
 def trained_records(out: Path, args: argparse.Namespace, checkpoints: list[float]) -> list[dict] | None:
@@ -205,8 +214,8 @@ def trained_records(out: Path, args: argparse.Namespace, checkpoints: list[float
     except (OSError, ValueError):
         return None
     records = done.get("records", [])
-    same = {k: v for k, v in done.get("args", {}).items() if k not in ("eval_only",)} == \
-        {k: v for k, v in _args_record(args).items() if k not in ("eval_only",)}
+    same = {k: v for k, v in done.get("args", {}).items() if k not in EVAL_ONLY} == \
+        {k: v for k, v in _args_record(args).items() if k not in EVAL_ONLY}
     if not same or [r["minutes"] for r in records] != checkpoints:
         return None
     if not all((out / r["snapshot"] / "latest.json").exists() for r in records):
@@ -267,7 +276,8 @@ class Evaluator:
         return {i: jobs[0].landmarks @ jobs[0].to_frame[:, :2].T + jobs[0].to_frame[:, 2]
                 for i, jobs in plan.faces.items() if jobs}
 
-    def render(self, snapshot: Path, render_dir: Path) -> tuple[Any, dict[int, np.ndarray], dict[int, np.ndarray]]:
+    def render(self, snapshot: Path, render_dir: Path, settings: Any = None
+               ) -> tuple[Any, dict[int, np.ndarray], dict[int, np.ndarray]]:
         """Merge the target with `snapshot` into a PNG folder; (swapper, {frame: render}, {frame: landmarks})."""
         from facedouble.io.video import open_source
         from facedouble.merge.pipeline import MergeConfig, composite_frame, crop_faces, load_plan
@@ -276,7 +286,7 @@ class Evaluator:
         model = load_swapper(snapshot)
         config = MergeConfig()
         plan = load_plan(model, self.data[TARGET]["faces"], config, self.target_clip)
-        settings, res = config.face_settings(), plan.resolution
+        settings, res = settings or config.face_settings(), plan.resolution
         frames = list(open_source(self.target_clip))
         with_faces = [f for f in frames if plan.faces.get(f.index)]
         crops = {f.index: crop_faces(f.image, plan.faces[f.index], res) for f in with_faces}
@@ -298,7 +308,8 @@ class Evaluator:
             cv2.imwrite(str(render_dir / f"{frame.index:06d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         return model, images, landmarks
 
-    def measure(self, snapshot: Path, render_dir: Path) -> tuple[dict[str, float], dict[int, np.ndarray],
+    def measure(self, snapshot: Path, render_dir: Path, settings: Any = None
+                ) -> tuple[dict[str, float], dict[int, np.ndarray],
                                                                    dict[int, np.ndarray]]:
         """Every metric of one snapshot; also its render's frames and the target's landmarks (for the strip)."""
         import torch
@@ -308,7 +319,7 @@ class Evaluator:
         from facedouble.train.models.presets import build_model
         from facedouble.train.preview import reconstruction_ssim
 
-        model, images, landmarks = self.render(snapshot, render_dir)
+        model, images, landmarks = self.render(snapshot, render_dir, settings)
         report = build_report(render_dir, self.target_clip, self.data[SOURCE]["clip"],
                               ReportConfig(hands=False, progress=False))
         s = report["summary"]
@@ -316,7 +327,8 @@ class Evaluator:
         def mean(key: str) -> float:
             return float(s[key]["mean"]) if s.get(key) else math.nan
 
-        row = {key: mean(key) for key in ("pose_error", "mouth_error", "eyes_error", "gaze_error", "seam_score")}
+        row = {key: mean(key) for key in ("pose_error", "mouth_error", "eyes_error", "gaze_error", "seam_score",
+                                          "seam_step")}
         row["id_to_source"], row["id_to_target"] = mean("identity_to_source"), mean("identity_to_target")
         row["closer_to_source_share"] = _num(s.get("closer_to_source_share"))
         row["residual_flicker"] = _num(s.get("residual_flicker"))
@@ -384,8 +396,10 @@ def fmt(value: Any, column: str) -> str:
     return f"{value:.3f}"
 
 
-def write_outputs(out: Path, rows: list[dict], header: list[str], strip: np.ndarray | None) -> None:
-    """quality.csv, quality.md, quality.png and strip.png into `out` (atomic writes)."""
+def write_outputs(out: Path, rows: list[dict], header: list[str], strip: np.ndarray | None,
+                  variants: list[tuple[str, dict]] = ()) -> None:
+    """quality.csv, quality.md, quality.png and strip.png into `out` (atomic writes); `variants` ((merge
+    setting, row) of the last checkpoint merged otherwise) are a second table in quality.md."""
     from facedouble.io.atomic import atomic_write_bytes, atomic_write_text
 
     buf = io.StringIO()
@@ -401,6 +415,13 @@ def write_outputs(out: Path, rows: list[dict], header: list[str], strip: np.ndar
              "| " + " | ".join(names[c] for c in table_cols) + " |",
              "|" + "---|" * len(table_cols)]
     lines += ["| " + " | ".join(fmt(r[c], c) for c in table_cols) + " |" for r in rows]
+    if variants:
+        merged = [m[0] for m in METRICS if not m[0].startswith("ssim_")]  # held-out SSIM is the model's alone
+        last = fmt(rows[-1]["minutes"], "minutes")
+        lines += ["", f"The last checkpoint ({last} min) merged with other settings:", "",
+                  "| merge | " + " | ".join(names[c] for c in merged) + " |", "|" + "---|" * (len(merged) + 1),
+                  "| default | " + " | ".join(fmt(rows[-1][c], c) for c in merged) + " |"]
+        lines += ["| " + setting + " | " + " | ".join(fmt(r[c], c) for c in merged) + " |" for setting, r in variants]
     atomic_write_text(out / "quality.md", "\n".join(lines) + "\n")
     ok, png = cv2.imencode(".png", cv2.cvtColor(plot(rows, header[0]), cv2.COLOR_RGB2BGR))
     if ok:
@@ -460,9 +481,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eyes-mouth-priority", action="store_true", help="train with eyes-mouth priority")
     ap.add_argument("--frames", type=int, default=75, help="frames of each clip used (GRID clips have 75)")
+    ap.add_argument("--plate-parts", metavar="PARTS",
+                    help="also merge the last checkpoint with --keep-from-plate PARTS (mouth, eyes or mouth,eyes)")
+    ap.add_argument("--extra-dst", action="append", default=[], metavar="STEM",
+                    help="another GRID clip as one more dst identity (repeatable; DF presets): multi-identity training")
     args = ap.parse_args(argv)
     if args.minutes <= 0 or args.frames < 2 or args.threads < 1:
         ap.error("--minutes must be > 0, --frames >= 2, --threads >= 1")
+    if args.plate_parts:
+        from facedouble.merge.region import parse_plate_parts
+
+        try:
+            parse_plate_parts(args.plate_parts)
+        except Exception as exc:  # noqa: BLE001 - the merge option's own one-line error
+            ap.error(f"--plate-parts: {exc}")
+    taken = {SOURCE, HELDOUT, TARGET}
+    for stem in args.extra_dst:
+        if stem in taken or not (GRID_DIR / f"{stem}.mpg").is_file():
+            ap.error(f"--extra-dst {stem}: not a GRID clip stem other than {', '.join(sorted(taken))} and the "
+                     "other extras")
+        taken.add(stem)
     return args
 
 
@@ -475,13 +513,13 @@ def run(args: argparse.Namespace) -> Path:
 
     mcfg = preset(args.preset)
     out = args.out or Path(__file__).resolve().parent / "data" / \
-        f"quality_{args.preset}{'_emp' if args.eyes_mouth_priority else ''}"
+        f"quality_{args.preset}{'_emp' if args.eyes_mouth_priority else ''}{'_multidst' if args.extra_dst else ''}"
     out.mkdir(parents=True, exist_ok=True)
     checkpoints = parse_checkpoints(args.checkpoints, args.minutes)
     lock = OutputLock(out / ".quality.lock", "bench.quality")
     try:
         load_start = os.getloadavg()
-        data = prepare(out / "work", mcfg.resolution, args.frames)
+        data = prepare(out / "work", mcfg.resolution, args.frames, tuple(args.extra_dst))
         records = trained_records(out, args, checkpoints)
         if records is None:
             records = train(args, out, data, checkpoints)
@@ -514,8 +552,9 @@ def run(args: argparse.Namespace) -> Path:
         strip = np.hstack(tiles)
         load_end = os.getloadavg()
         loads = ", ".join(f"{r['load1']:.1f}" for r in rows)
+        extra = f" (+ extra dst {', '.join(args.extra_dst)})" if args.extra_dst else ""
         header = [f"bench.quality: {args.preset}{', eyes-mouth priority' if args.eyes_mouth_priority else ''}, "
-                  f"src GRID {SOURCE} -> dst GRID {TARGET}, held-out source clip {HELDOUT} (same man), "
+                  f"src GRID {SOURCE} -> dst GRID {TARGET}{extra}, held-out source clip {HELDOUT} (same man), "
                   f"{args.frames} frames a clip, batch {args.batch}, {args.threads} threads",
                   f"machine: {machine()}; flags {cpu_flags()}; shared with other jobs: load average "
                   f"{load_start[0]:.2f} at start, {load_end[0]:.2f} at the end, per checkpoint "
@@ -523,7 +562,26 @@ def run(args: argparse.Namespace) -> Path:
                   f"reference lines: same person (held-out clip to the source reference) "
                   f"{ev.same_person_ref:.3f}; no swap (target to the source reference) {ev.target_to_source:.3f}",
                   f"date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"]
-        write_outputs(out, rows, header, strip)
+        variants = []
+        if args.plate_parts:  # the artist's fallback when the model's gaze or teeth fail (merge --keep-from-plate)
+            import dataclasses
+
+            from facedouble.merge.pipeline import MergeConfig
+
+            last = records[-1]
+            tag = f"{label(last['minutes'])}_keep_{args.plate_parts.replace(',', '_')}"
+            cached = out / "eval" / f"{tag}.json"
+            if cached.exists():
+                row = json.loads(cached.read_text())
+            else:
+                settings = dataclasses.replace(MergeConfig().face_settings(), keep_from_plate=args.plate_parts)
+                row, _, _ = ev.measure(out / last["snapshot"], out / "renders" / tag, settings)
+                atomic_write_json(cached, {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                                           for k, v in row.items()})
+                log(f"evaluated {tag}: gaze {row['gaze_error']:.3f}, mouth {row['mouth_error']:.3f}")
+            variants.append((f"--keep-from-plate {args.plate_parts}",
+                             {k: (math.nan if v is None else v) for k, v in row.items()}))
+        write_outputs(out, rows, header, strip, variants)
         log(f"wrote {out / 'quality.md'}, quality.csv, quality.png, strip.png")
     finally:
         lock.release()

@@ -18,11 +18,23 @@ def test_checkpoints_are_cut_at_the_budget_and_end_there() -> None:
         quality.parse_checkpoints("5,-1", 10)
 
 
+def test_extra_dst_must_be_another_grid_clip_and_none_keeps_old_records_valid() -> None:
+    for bad in (["--extra-dst", quality.TARGET], ["--extra-dst", "nosuchclip"], ["--plate-parts", "nose"]):
+        with pytest.raises(SystemExit):
+            quality.parse_args(bad)
+    plain = quality.parse_args(["--preset", "tiny"])
+    assert "extra_dst" not in quality._args_record(plain)  # records written before the option still match
+    assert quality._args_record(quality.parse_args(["--preset", "tiny", "--extra-dst", "sbia1a"]))["extra_dst"] \
+        == ["sbia1a"]
+
+
 @pytest.mark.skipif(not (GRID_DIR / f"{quality.TARGET}.mpg").exists(), reason=f"GRID footage missing in {GRID_DIR}")
-def test_quality_bench_writes_table_plot_and_strip(tmp_path) -> None:
+@pytest.mark.parametrize("extra", [["--plate-parts", "mouth,eyes"], ["--extra-dst", "sbia1a"]],
+                         ids=["one-dst-plate-parts", "multi-dst"])
+def test_quality_bench_writes_table_plot_and_strip(tmp_path, extra) -> None:
     out = tmp_path / "q"
     args = quality.parse_args(["--preset", "tiny", "--minutes", "0.04", "--checkpoints", "0.02", "--frames", "4",
-                               "--threads", "1", "--batch", "2", "--out", str(out)])
+                               "--threads", "1", "--batch", "2", "--out", str(out), *extra])
     quality.run(args)
     for name in ("quality.csv", "quality.md", "quality.png", "strip.png"):
         assert (out / name).stat().st_size > 0, name
@@ -35,3 +47,5 @@ def test_quality_bench_writes_table_plot_and_strip(tmp_path) -> None:
         assert 0 < float(row["same_person_ref"]) < float(row["target_to_source"])  # same man nearer than the target
     table = (out / "quality.md").read_text()
     assert "residual flicker" in table and "gaze error" in table and "seam score" in table and "load average" in table
+    assert "seam step" in table and ("extra dst sbia1a" in table) == ("--extra-dst" in extra)
+    assert ("| --keep-from-plate mouth,eyes |" in table) == ("--plate-parts" in extra)
