@@ -11,7 +11,9 @@ measured on the edge of the merge's own mask (alpha > 0.5), in a band of report.
 - difference seam: the same energy of (render - plate) over the plate's: 0 = no step at the edge, whatever
   the render's sharpness (a blurry render lowers the seam score below 1 even with a visible step);
 - |dL|: mean absolute CIE L* difference render - plate in the inner half of the band, and its signed mean on
-  the top edge (brows) and on each side (the subject's left is the image's right).
+  the top edge (brows) and on each side (the subject's left is the image's right);
+- what the quality report sees without the mask: its seam score and seam step on the edge it finds itself
+  (report.metrics.swap_region around the target's face outline), to check that the two agree.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def main() -> None:
     from facedouble.io.video import open_source
     from facedouble.merge.overrides import FaceSettings
     from facedouble.merge.pipeline import MergeConfig, composite_frame, crop_faces, load_plan
-    from facedouble.report.metrics import edge_energy, seam_score, seam_width
+    from facedouble.report.metrics import edge_energy, face_region, seam_score, seam_step, seam_width, swap_region
     from facedouble.train.swapper import load_swapper
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -55,11 +57,12 @@ def main() -> None:
           f"{args.mask}; load average "
           f"{os.getloadavg()[0]:.1f}")
     print("| edge_match | seam score (merge edge) | difference seam | mean abs dL | dL top | dL subject's right | "
-          "dL subject's left |")
-    print("|---|---|---|---|---|---|---|")
+          "dL subject's left | report: seam score / seam step (found edge) |")
+    print("|---|---|---|---|---|---|---|---|")
     for depth in (float(x) for x in args.edge_match.split(",")):
         settings = FaceSettings(edge_match=depth, mask=args.mask)
-        rows: dict[str, list[float]] = {k: [] for k in ("seam", "diff", "abs", "top", "right", "left")}
+        rows: dict[str, list[float]] = {k: [] for k in ("seam", "diff", "abs", "top", "right", "left", "r_seam",
+                                                         "r_step")}
         pos = 0
         for frame, job, crop in zip(frames, jobs, crops, strict=True):
             n = len(job)
@@ -68,6 +71,10 @@ def main() -> None:
             lm = job[0].landmarks @ job[0].to_frame[:, :2].T + job[0].to_frame[:, 2]
             width, edge = seam_width(lm), r.alpha > 0.5
             rows["seam"].append(seam_score(r.image, frame.image, edge, width))
+            mesh = job[0].mesh @ job[0].to_frame[:, :2].T + job[0].to_frame[:, 2] if job[0].mesh is not None else None
+            found = swap_region(r.image, frame.image, face_region(frame.image.shape, mesh, lm), width)
+            rows["r_seam"].append(seam_score(r.image, frame.image, found, width))
+            rows["r_step"].append(seam_step(r.image, frame.image, found, width))
             diff = r.image.astype(np.float32) - frame.image.astype(np.float32)
             rows["diff"].append(edge_energy(diff, edge, width) / max(edge_energy(frame.image, edge, width), 1e-6))
             kernel = np.ones((2 * width + 1, 2 * width + 1), np.uint8)
@@ -83,7 +90,7 @@ def main() -> None:
                     rows[key].append(float(dl[ys[sel], xs[sel]].mean()))
         m = {k: float(np.nanmean(v)) for k, v in rows.items()}
         print(f"| {depth:g} | {m['seam']:.2f} | {m['diff']:.3f} | {m['abs']:.2f} | {m['top']:+.2f} | "
-              f"{m['right']:+.2f} | {m['left']:+.2f} |")
+              f"{m['right']:+.2f} | {m['left']:+.2f} | {m['r_seam']:.2f} / {m['r_step']:.2f} |")
 
 
 if __name__ == "__main__":
