@@ -6,6 +6,7 @@ workspace first (facedouble.studio.paths.inside), so a job cannot read or write 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,6 @@ from facedouble.studio.workspace import CLIP_SUFFIXES
 TRAIN_PRESETS = ("tiny", "quick96", "saehd-df-128", "saehd-liae-ud-128")
 TRAIN_OPTIONS = {"batch_size": int, "max_iters": int, "max_minutes": float, "save_every_min": float,
                  "preview_every_min": float, "lr": float, "threads": int, "workers": int}
-MERGE_OPTIONS = ("mask", "erode", "blur", "colour", "blend", "sharpen", "scale")
 MAX_EXTRA_DST = 7  # extra dst identities a studio train job may add (each one is a decoder)
 TRAIN_GRACE_S = 120.0  # a cancelled training saves its checkpoint first: give it time
 
@@ -131,8 +131,7 @@ def build(workspace: Path, body: dict[str, Any]) -> tuple[str, list[str], dict[s
         from facedouble.studio.tuning import settings_of
 
         settings = settings_of(body.get("settings"))  # checked here: a bad value never reaches a job
-        for name in MERGE_OPTIONS:
-            if name in settings:
-                args += ["--" + name, str(settings[name])]
+        for name, value in settings.items():  # every per-face setting the panel has (region, plate parts, ...)
+            args += ["--set", f"{name}={json.dumps(value)}"]  # a JSON string or number is a TOML value too
         return kind, args, {"meta": {"out": relative(workspace, out)}}
     raise InputError(f"unknown job kind {kind!r}")

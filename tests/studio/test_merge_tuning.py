@@ -88,7 +88,7 @@ def test_keys_are_copied_forward_into_the_overrides_file(tclient, trained_worksp
 
 def test_render_job_output_passes_verify(tclient, rendered_shot):
     record = rendered_shot  # a merge job started through /api/jobs with the saved overrides (conftest)
-    assert "--overrides" in record["args"] and record["args"][record["args"].index("--colour") + 1] == "lct"
+    assert "--overrides" in record["args"] and record["args"][record["args"].index("--set") + 1] == 'colour="lct"'
     assert SHOT in tclient.get("/api/verify/files").json()
     report = tclient.get("/api/verify", params={"path": SHOT}).json()
     assert report["verdict"] == "facedouble-render" and report["exit_code"] == 0, report["summary"]

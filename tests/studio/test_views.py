@@ -119,3 +119,18 @@ def test_train_job_passes_each_extra_dst_once_and_refuses_bad_ones(workspace, mo
                          (["facesets/none"], "not found"), (["facesets/other"] * 8, "at most")):
         with pytest.raises(InputError, match=words):
             jobkinds.build(workspace, body | {"extra_dst": extra})
+
+
+def test_merge_job_passes_every_panel_setting_not_only_the_old_flags(workspace):
+    """Dubbing region, plate parts and edge matching set in the tuning panel reach the render (issue 17)."""
+    from facedouble.config import parse_sets
+    from facedouble.studio import jobkinds
+
+    model = workspace / "models" / "m"
+    model.mkdir(parents=True)
+    settings = {"region": "mouth", "keep_from_plate": "mouth,eyes", "edge_match": 0, "colour": "lct", "blur": 6}
+    _, args, _ = jobkinds.build(workspace, {"kind": "merge", "model": "models/m", "faceset": "facesets/bbaf2n",
+                                            "out": "r.mp4", "settings": settings})
+    sets = parse_sets(args[i + 1] for i, a in enumerate(args) if a == "--set")
+    assert sets == {"region": "mouth", "keep_from_plate": "mouth,eyes", "edge_match": 0.0, "colour": "lct",
+                    "blur": 6.0}
