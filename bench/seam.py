@@ -25,17 +25,20 @@ import cv2
 import numpy as np
 
 
-def lightness(image: np.ndarray) -> np.ndarray:
-    """CIE L* (0-100) of an RGB uint8 image."""
-    return cv2.cvtColor(image, cv2.COLOR_RGB2Lab)[..., 0].astype(np.float32) * 100.0 / 255.0
-
-
 def main() -> None:
     """Print one row of seam figures per --edge-match value."""
     from facedouble.io.video import open_source
     from facedouble.merge.overrides import FaceSettings
     from facedouble.merge.pipeline import MergeConfig, composite_frame, crop_faces, load_plan
-    from facedouble.report.metrics import edge_energy, face_region, seam_score, seam_step, seam_width, swap_region
+    from facedouble.report.metrics import (
+        edge_energy,
+        face_region,
+        lightness,
+        seam_score,
+        seam_step,
+        seam_width,
+        swap_region,
+    )
     from facedouble.train.swapper import load_swapper
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

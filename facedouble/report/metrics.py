@@ -248,7 +248,7 @@ def seam_step(render: np.ndarray, target: np.ndarray, mask: np.ndarray, width: i
     inner = seam_band(mask, width) & mask
     if not inner.any():
         return float("nan")
-    diff = _lightness(render[y0:y1, x0:x1]) - _lightness(target[y0:y1, x0:x1])
+    diff = lightness(render[y0:y1, x0:x1]) - lightness(target[y0:y1, x0:x1])
     # low-passed inside the mask only (normalised convolution): the plate outside, where the difference is 0 by
     # definition, would otherwise halve the step right at the edge
     sigma, inside = max(1.0, float(width)), mask.astype(np.float32)
@@ -256,8 +256,8 @@ def seam_step(render: np.ndarray, target: np.ndarray, mask: np.ndarray, width: i
     return float(np.abs(smooth[inner]).mean())
 
 
-def _lightness(image: np.ndarray) -> np.ndarray:
-    """CIE L* (0-100) of an RGB uint8 image, float32."""
+def lightness(image: np.ndarray) -> np.ndarray:
+    """CIE L* (0-100) of an RGB uint8 image, float32 (OpenCV Lab; L* is its first channel scaled to 0-100)."""
     return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2Lab)[..., 0].astype(np.float32) * (100.0 / 255.0)
 
 
