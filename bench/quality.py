@@ -309,8 +309,7 @@ class Evaluator:
         return model, images, landmarks
 
     def measure(self, snapshot: Path, render_dir: Path, settings: Any = None
-                ) -> tuple[dict[str, float], dict[int, np.ndarray],
-                                                                   dict[int, np.ndarray]]:
+                ) -> tuple[dict[str, float], dict[int, np.ndarray], dict[int, np.ndarray]]:
         """Every metric of one snapshot; also its render's frames and the target's landmarks (for the strip)."""
         import torch
 
@@ -469,6 +468,23 @@ def plot(rows: list[dict], title: str) -> np.ndarray:
     return image
 
 
+def save_row(path: Path, row: dict[str, Any]) -> None:
+    """One checkpoint's measured row as JSON (atomic); NaN, which JSON cannot hold, as null."""
+    from facedouble.io.atomic import atomic_write_json
+
+    atomic_write_json(path, {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()})
+
+
+def load_row(path: Path) -> dict[str, Any]:
+    """A row `save_row` wrote, nulls back to NaN."""
+    return nulls_to_nan(json.loads(path.read_text()))
+
+
+def nulls_to_nan(row: dict[str, Any]) -> dict[str, Any]:
+    """`row` with None (a figure not measured, or JSON's null) as NaN, as the table and plot expect."""
+    return {k: (math.nan if v is None else v) for k, v in row.items()}
+
+
 # -- main ----------------------------------------------------------------------------------------------------
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -506,7 +522,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> Path:
     """Train (unless done), evaluate every checkpoint (unless measured), write the outputs; returns --out."""
-    from facedouble.io.atomic import atomic_write_json
     from facedouble.io.lock import OutputLock
     from facedouble.io.video import open_source
     from facedouble.train.models.presets import preset
@@ -532,17 +547,17 @@ def run(args: argparse.Namespace) -> Path:
             cached = out / "eval" / f"{label(rec['minutes'])}.json"
             render_dir = out / "renders" / label(rec["minutes"])
             if cached.exists() and (render_dir / f"{0:06d}.png").exists():
-                row = json.loads(cached.read_text())
+                row = load_row(cached)
                 renders[rec["minutes"]] = {f.index: f.image for f in open_source(render_dir)}
             else:
                 t0 = time.monotonic()
                 row, renders[rec["minutes"]], frame_lms = ev.measure(out / rec["snapshot"], render_dir)
                 row = {**rec, **row}
-                atomic_write_json(cached, {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                                           for k, v in row.items()})
+                save_row(cached, row)
+                row = nulls_to_nan(row)
                 log(f"evaluated {label(rec['minutes'])} in {time.monotonic() - t0:.0f} s: identity to source "
                     f"{row['id_to_source']:.3f}, held-out {row['id_to_heldout']:.3f}, pose {row['pose_error']:.1f}")
-            rows.append({k: (math.nan if v is None else v) for k, v in row.items()})
+            rows.append(row)
         if not frame_lms:  # every checkpoint came from the cache: the target's landmarks from the plan
             frame_lms = ev.target_landmarks(out / records[-1]["snapshot"])
         idx = strip_frame(frame_lms)
@@ -572,15 +587,13 @@ def run(args: argparse.Namespace) -> Path:
             tag = f"{label(last['minutes'])}_keep_{args.plate_parts.replace(',', '_')}"
             cached = out / "eval" / f"{tag}.json"
             if cached.exists():
-                row = json.loads(cached.read_text())
+                row = load_row(cached)
             else:
                 settings = dataclasses.replace(MergeConfig().face_settings(), keep_from_plate=args.plate_parts)
                 row, _, _ = ev.measure(out / last["snapshot"], out / "renders" / tag, settings)
-                atomic_write_json(cached, {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                                           for k, v in row.items()})
+                save_row(cached, row)
                 log(f"evaluated {tag}: gaze {row['gaze_error']:.3f}, mouth {row['mouth_error']:.3f}")
-            variants.append((f"--keep-from-plate {args.plate_parts}",
-                             {k: (math.nan if v is None else v) for k, v in row.items()}))
+            variants.append((f"--keep-from-plate {args.plate_parts}", nulls_to_nan(row)))
         write_outputs(out, rows, header, strip, variants)
         log(f"wrote {out / 'quality.md'}, quality.csv, quality.png, strip.png")
     finally:
