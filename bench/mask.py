@@ -87,9 +87,11 @@ def masks_of(face: dict, xseg: np.ndarray) -> dict[str, np.ndarray]:
 def iou_table(faces: list[dict], model: str) -> dict[str, dict[str, float]]:
     """{group: {method: mean IoU}} and prints the table."""
     from facedouble.mask.segmenter.apply import load_segmenter, predict, to_resolution
+    from facedouble.mask.segmenter.outline import meta_outline
 
     net, cfg = load_segmenter(model)
-    probs = predict(net, np.stack([to_resolution(f["image"], cfg.resolution) for f in faces]))
+    outlines = np.stack([meta_outline(f["meta"], cfg.resolution) for f in faces]) if cfg.prior == "outline" else None
+    probs = predict(net, np.stack([to_resolution(f["image"], cfg.resolution) for f in faces]), outlines=outlines)
     groups = {"occluded (Intel: hands, glasses)": lambda f: f["occluded"],
               "clear Intel": lambda f: not f["occluded"] and not f["grid"],
               "clear GRID": lambda f: not f["occluded"] and f["grid"]}
@@ -114,19 +116,22 @@ def speed(faces: list[dict], model: str, folder: Path, repeats: int = 5) -> dict
     import torch
 
     from facedouble.mask.segmenter.apply import apply_model, load_segmenter, predict, to_resolution
+    from facedouble.mask.segmenter.outline import meta_outline
     from facedouble.nn.precision import native_bf16
 
     net, cfg = load_segmenter(model)
     batch = np.stack([to_resolution(f["image"], cfg.resolution) for f in faces[:64]])
+    outlines = np.stack([meta_outline(f["meta"], cfg.resolution) for f in faces[:64]]) \
+        if cfg.prior == "outline" else None
     out = {}
     for name, bf16 in (("forward fp32", False), ("forward bf16", True)):
         if bf16 and not native_bf16():
             continue
-        predict(net, batch[:32], bf16=bf16)
+        predict(net, batch[:32], bf16=bf16, outlines=None if outlines is None else outlines[:32])
         times = []
         for _ in range(repeats):
             t = time.perf_counter()
-            predict(net, batch, bf16=bf16)
+            predict(net, batch, bf16=bf16, outlines=outlines)
             times.append(time.perf_counter() - t)
         out[name] = len(batch) / statistics.median(times)
     with tempfile.TemporaryDirectory() as tmp:

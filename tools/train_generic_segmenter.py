@@ -9,10 +9,12 @@
 3. runs `facedouble mask train` on the train facesets (seed 0, fixed iteration count),
 4. then a second, shorter stage from those weights at a lower learning rate with the tone and beard
    augmentation on (`--tone`, `--shade`: darker skin, warm light, facial hair kept as face; seed 1),
-5. exports the weights (safetensors) + segmenter.json into facedouble/mask/data/generic.
+5. with `--outline`, a third stage from those weights that also gives the network the face outline from the
+   landmarks (`--prior outline`: the RGB weights widened by a zero-weighted 4th input channel),
+6. exports the weights (safetensors) + segmenter.json into facedouble/mask/data/generic.
 
-About 16 + 4 minutes on 2 otherwise idle cores of an Intel Xeon (Sapphire Rapids class, AVX-512 BF16 + AMX) for
-the default iterations. `python -m bench.mask` then measures it on the held-out faces.
+About 16 + 4 (+ 5 with --outline) minutes on 2 otherwise idle cores of an Intel Xeon (Sapphire Rapids class,
+AVX-512 BF16 + AMX) for the default iterations. `python -m bench.mask` then measures it on the held-out faces.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ FOOTAGE = ROOT.parent / "shared" / "data"
 ITERS = 3500
 LR_ITERS = 3500  # horizon of the cosine learning-rate decay
 STAGE2 = {"iters": 800, "lr": 3e-4, "seed": 1, "tone": 0.3, "shade": 0.5}  # the tone/beard stage
+STAGE3 = {"iters": 1000, "lr": 3e-4, "seed": 2, "tone": 0.3, "shade": 0.5, "prior": "outline"}  # --outline
 
 
 def clips(footage: Path) -> dict[str, tuple[Path, int]]:
@@ -76,7 +79,7 @@ def prepare(work: Path, footage: Path = FOOTAGE, labels_file: Path = DATA / "lab
     return out
 
 
-def export(model_dir: Path, dest: Path) -> None:
+def export(model_dir: Path, dest: Path, stages: list[dict]) -> None:
     """Copy the newest checkpoint's weights + config into `dest` (the shipped layout)."""
     from facedouble.io.atomic import atomic_write_bytes, atomic_write_json
     from facedouble.nn.checkpoint import checkpoint_dir, load_state
@@ -87,7 +90,7 @@ def export(model_dir: Path, dest: Path) -> None:
     atomic_write_bytes(dest / "weights.safetensors", (ckpt / "weights.safetensors").read_bytes())
     atomic_write_json(dest / "segmenter.json", {**state["config"], "trained": {
         k: state[k] for k in ("iteration", "seed", "batch_size", "lr", "faces", "occluders", "bf16")},
-        "stages": [{"iters": ITERS, "lr": 1e-3, "seed": 0}, STAGE2],
+        "stages": stages,
         "labels": "facedouble/mask/data/labels.json (split=train)",
         "command": "python tools/train_generic_segmenter.py"})
 
@@ -100,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=DATA / "generic")
     ap.add_argument("--fresh", action="store_true", help="start the model over (else an interrupted run resumes)")
+    ap.add_argument("--outline", action="store_true",
+                    help="a third stage that also gives the model the face outline from the landmarks")
     args = ap.parse_args(argv)
     sets = prepare(args.work)
     model = args.work / "model"
@@ -113,17 +118,24 @@ def main(argv: list[str] | None = None) -> int:
               "--threads", str(args.threads), "--save-every-min", "5"])
     if rc:
         return rc
-    final = args.work / "model_stage2"
-    if args.fresh:
-        shutil.rmtree(final, ignore_errors=True)
-    train = [a for f in sorted(sets["train"]) for a in ("--faceset", str(f))]
-    rc = cli(["mask", "train", *train, "--model", str(final), "--from", str(model),
-              "--max-iters", str(STAGE2["iters"]), "--lr", str(STAGE2["lr"]), "--seed", str(STAGE2["seed"]),
-              "--tone", str(STAGE2["tone"]), "--shade", str(STAGE2["shade"]),
-              "--threads", str(args.threads), "--save-every-min", "5"])
-    if rc:
-        return rc
-    export(final, args.out)
+    stages, previous = [{"iters": args.iters, "lr": 1e-3, "seed": 0}], model
+    train = [a for f in sorted(sets["train"]) for a in ("--faceset", str(f))]  # the later stages' face order
+    for name, stage in (("model_stage2", STAGE2), ("model_stage3", STAGE3 if args.outline else None)):
+        if stage is None:
+            continue
+        final = args.work / name
+        if args.fresh:
+            shutil.rmtree(final, ignore_errors=True)
+        extra = ["--prior", stage["prior"]] if "prior" in stage else []
+        rc = cli(["mask", "train", *train, "--model", str(final), "--from", str(previous),
+                  "--max-iters", str(stage["iters"]), "--lr", str(stage["lr"]), "--seed", str(stage["seed"]),
+                  "--tone", str(stage["tone"]), "--shade", str(stage["shade"]), *extra,
+                  "--threads", str(args.threads), "--save-every-min", "5"])
+        if rc:
+            return rc
+        stages.append(stage)
+        previous = final
+    export(previous, args.out, stages)
     print(f"exported to {args.out}; held-out facesets: {', '.join(map(str, sets['heldout']))}")
     return 0
 

@@ -30,6 +30,10 @@ def register_segmenter(sub: argparse._SubParsersAction) -> None:
                    help="share of samples with a strong tone change (darker skin, warm or cool light)")
     t.add_argument("--shade", type=float, default=0.0,
                    help="share of samples with a synthetic beard, moustache or shadow (kept as face)")
+    t.add_argument("--prior", choices=("none", "outline"),
+                   help="what the model sees besides the pixels: 'outline' = also the face outline from the "
+                        "landmarks (a new model or one started --from an RGB model; default: the model's own, "
+                        "else none)")
     t.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                    help="bf16 autocast (default: where the hardware does bf16 natively)")
     t.add_argument("--no-progress", action="store_true")
@@ -65,7 +69,7 @@ def run_train(args: argparse.Namespace) -> int:
                          preview_every_min=args.preview_every_min, bf16=args.bf16, threads=args.threads,
                          workers=args.workers, tone=args.tone, shade=args.shade)
     trainer = SegTrainer(args.model, args.faceset, cfg, resolution=args.resolution, init=args.init,
-                         progress=_bars(args.no_progress))
+                         progress=_bars(args.no_progress), prior=args.prior)
     summary = trainer.run()
     print(f"trained the segmenter to iteration {summary['iteration']} ({summary['iterations']} this session, "
           f"{summary['samples_per_s']:.1f} samples/s, loss {summary['loss']:.4f}); model in {args.model}")

@@ -22,3 +22,15 @@ def polygon_mask(points: np.ndarray, size: int, convex: bool = True) -> np.ndarr
     canvas = np.zeros((size, size), np.uint8)
     cv2.fillPoly(canvas, [pts.reshape(-1, 1, 2)], 255, lineType=cv2.LINE_AA, shift=shift)
     return canvas.astype(np.float32) / 255.0
+
+
+def outline_mask(aligned_mesh: np.ndarray | None, aligned_landmarks: np.ndarray, size: int) -> np.ndarray:
+    """The face's outline filled, float32 (size, size): the mesh's face oval (forehead to chin) when there is a
+    dense mesh, the hull of some other mesh, else the hull of the 68 landmarks (brows to chin).
+
+    Merge's `mesh` mask and the segmenter's outline input (facedouble.mask.segmenter) are this one shape."""
+    if aligned_mesh is not None and len(aligned_mesh) >= 468:
+        return polygon_mask(np.asarray(aligned_mesh)[list(FACE_OVAL)], size, convex=False)
+    if aligned_mesh is not None and len(aligned_mesh) > 2:
+        return polygon_mask(aligned_mesh, size, convex=True)
+    return polygon_mask(aligned_landmarks, size, convex=True)

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from facedouble.errors import FacedoubleError
-from facedouble.face.mesh import FACE_OVAL, polygon_mask
+from facedouble.face.mesh import outline_mask, polygon_mask
 
 
 def _products() -> tuple[str, ...]:
@@ -48,12 +48,14 @@ def uses_xseg(mode: str) -> bool:
     return "xseg" in mode.split("*")
 
 
-def hands_for_mode(mode: str, frame_rgb: np.ndarray, to_aligned: np.ndarray,
-                   size: int) -> np.ndarray | dict[str, np.ndarray] | None:
+def hands_for_mode(mode: str, frame_rgb: np.ndarray, to_aligned: np.ndarray, size: int,
+                   landmarks: np.ndarray | None = None, mesh: np.ndarray | None = None
+                   ) -> np.ndarray | dict[str, np.ndarray] | None:
     """The frame-derived masks of one face that `mode` needs, else None.
 
     The hand mask alone (1 = hand, aligned pixels) for the `-hands` modes; for modes with `xseg` a dict
-    {"xseg": face-visible mask, "hands": hand mask (if used)}. build_mask takes either.
+    {"xseg": face-visible mask, "hands": hand mask (if used)}. build_mask takes either. `landmarks` and
+    `mesh` (the face's points in the crop's pixels) are what a segmenter that takes the outline is given.
     """
     hands = None
     if uses_hands(mode):
@@ -66,7 +68,8 @@ def hands_for_mode(mode: str, frame_rgb: np.ndarray, to_aligned: np.ndarray,
 
     from facedouble.mask.segmenter.apply import segment_frame_faces
 
-    out = {"xseg": segment_frame_faces(frame_rgb, to_aligned, size, os.environ.get(XSEG_MODEL_ENV) or None)}
+    out = {"xseg": segment_frame_faces(frame_rgb, to_aligned, size, os.environ.get(XSEG_MODEL_ENV) or None,
+                                       landmarks, mesh)}
     if hands is not None:
         out["hands"] = hands
     return out
@@ -81,9 +84,7 @@ def mesh_mask(aligned_mesh: np.ndarray | None, size: int) -> np.ndarray | None:
     """Face-oval polygon of the dense mesh (covers the forehead); None without a mesh."""
     if aligned_mesh is None or len(aligned_mesh) == 0:
         return None
-    if len(aligned_mesh) >= 468:
-        return polygon_mask(aligned_mesh[list(FACE_OVAL)], size, convex=False)
-    return polygon_mask(aligned_mesh, size, convex=True)  # some other mesh: its hull
+    return outline_mask(aligned_mesh, aligned_mesh, size)
 
 
 def build_mask(mode: str, size: int, aligned_landmarks: np.ndarray, aligned_mesh: np.ndarray | None,

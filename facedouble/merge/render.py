@@ -43,7 +43,8 @@ def composite_frame(frame: Frame, jobs: list[FaceJob], crops: list[np.ndarray], 
     transfer = get_colour_transfer(settings.colour)
     faces = []
     for job, crop, rgb, lm in zip(jobs, crops, rgbs, learned, strict=True):
-        hands = hands_for_mode(settings.mask, frame.image, job.to_aligned, res)  # None unless mode has -hands
+        # None unless the mode has -hands or xseg
+        hands = hands_for_mode(settings.mask, frame.image, job.to_aligned, res, job.landmarks, job.mesh)
         mask = refine_mask(build_mask(settings.mask, res, job.landmarks, job.mesh, lm, hands), settings.erode,
                            settings.blur)
         # region mode and plate parts kept (merge.region): colour statistics over the swapped region only

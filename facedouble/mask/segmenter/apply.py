@@ -93,15 +93,24 @@ def cached_segmenter(model: str | Path | None = None) -> tuple[Segmenter, Segmen
         return _cached(str(resolve(model).resolve()))
 
 
-def predict(net: Segmenter, faces: np.ndarray, bf16: bool | None = None, batch: int = BATCH) -> np.ndarray:
-    """(N, R, R) float32 face-visible probabilities for (N, R, R, 3) uint8 RGB faces at the model resolution."""
+def predict(net: Segmenter, faces: np.ndarray, bf16: bool | None = None, batch: int = BATCH,
+            outlines: np.ndarray | None = None) -> np.ndarray:
+    """(N, R, R) float32 face-visible probabilities for (N, R, R, 3) uint8 RGB faces at the model resolution.
+
+    `outlines`: (N, R, R) uint8 filled face outlines (outline.meta_outline / points_outline), which an outline
+    segmenter needs (InputError without them) and an RGB one ignores."""
     from facedouble.nn.precision import use_bf16
 
+    takes_outline = net.cfg.prior == "outline"
+    if takes_outline and (outlines is None or outlines.shape != faces.shape[:3]):
+        raise InputError("this mask model takes each face's outline from its landmarks, and none was given")
     use = use_bf16(bf16)
     out = np.empty(faces.shape[:3], np.float32)
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=use):
         for s in range(0, len(faces), batch):
             x = torch.from_numpy(np.ascontiguousarray(faces[s:s + batch])).permute(0, 3, 1, 2).float().div_(255)
+            if takes_outline:
+                x = torch.cat([x, torch.from_numpy(outlines[s:s + batch]).float().div_(255)[:, None]], 1)
             x = x.contiguous(memory_format=torch.channels_last)
             out[s:s + batch] = torch.sigmoid(net(x).float())[:, 0].numpy()
     return out
@@ -115,18 +124,28 @@ def to_resolution(face: np.ndarray, res: int) -> np.ndarray:
 
 
 def segment_frame_faces(frame_rgb: np.ndarray, to_aligned: np.ndarray, size: int,
-                        model: str | Path | None = None) -> np.ndarray:
+                        model: str | Path | None = None, landmarks: np.ndarray | None = None,
+                        mesh: np.ndarray | None = None) -> np.ndarray:
     """The segmenter's face-visible mask for one face of a frame, in the `size` crop given by `to_aligned`.
 
     The segmenter sees its own crop at its resolution, taken from the frame (not an upscaled small crop).
+    `landmarks` (68) and `mesh` (or None): the face's points in the `size` crop's pixels, which an outline
+    segmenter needs.
     """
+    from facedouble.mask.segmenter.outline import points_outline
+
     net, cfg, _ = cached_segmenter(model)
     r = cfg.resolution
     scale = np.diag([r / size, r / size, 1.0])
     to_seg = (scale @ np.vstack([to_aligned, [0, 0, 1]]))[:2]
     crop = cv2.warpAffine(frame_rgb, to_seg, (r, r), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    outline = None
+    if cfg.prior == "outline":
+        if landmarks is None:
+            raise InputError("this mask model takes each face's outline from its landmarks, and none was given")
+        outline = points_outline(mesh, landmarks, r, r / size)[None]
     with _lock:  # one forward at a time: the threads of a merge share the model
-        prob = predict(net, crop[None])[0]
+        prob = predict(net, crop[None], outlines=outline)[0]
     return cv2.resize(prob, (size, size), interpolation=cv2.INTER_AREA if size < r else cv2.INTER_LINEAR)
 
 
@@ -154,6 +173,7 @@ def apply_model(faceset: str | Path, model: str | Path | None = None, batch: int
     from facedouble.faceset.meta import META_KEY, _meta_from_bytes
     from facedouble.io import imagemeta
     from facedouble.io.atomic import atomic_write_bytes
+    from facedouble.mask.segmenter.outline import meta_outline
     from facedouble.progress import Progress, report
 
     fs = Faceset(faceset)
@@ -176,7 +196,7 @@ def apply_model(faceset: str | Path, model: str | Path | None = None, batch: int
     with cf.ThreadPoolExecutor(WRITERS) as pool:
         writing: list[cf.Future] = []
         for group in _batches(paths, batch):
-            faces, items = [], []
+            faces, outlines, items = [], [], []
             for p in group:  # each file is read and its metadata parsed once
                 data = p.read_bytes()
                 meta = _meta_from_bytes(data, p)
@@ -184,9 +204,11 @@ def apply_model(faceset: str | Path, model: str | Path | None = None, batch: int
                 if bgr is None:
                     raise InputError(f"{p}: image data is corrupt")
                 faces.append(to_resolution(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), cfg.resolution))
+                if cfg.prior == "outline":
+                    outlines.append(meta_outline(meta, cfg.resolution))
                 items.append((p, data, meta))
                 types.add(meta.face_type)
-            probs = predict(net, np.stack(faces), batch=batch)
+            probs = predict(net, np.stack(faces), batch=batch, outlines=np.stack(outlines) if outlines else None)
             for f in writing:  # the previous batch is on disk before this one's writes queue up
                 f.result()
             if writing:

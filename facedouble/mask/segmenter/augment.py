@@ -5,7 +5,11 @@ and its label mask alike, a random flip, colour jitter (hue, saturation, brightn
 strong tone change (gamma, warm or cool light: skin darker than the footage's), blur (Gaussian or motion)
 and noise, a synthetic beard or shadow that stays face; and with some probability an occluder pasted on: the excluded
 region (a hand, glasses) cut from another labelled face, moved, turned and scaled, which is then
-excluded from this face's mask too. Every batch is a pure function of (seed, iteration), so resumed
+excluded from this face's mask too. A segmenter that also takes the face's outline (model.SegmenterConfig.prior)
+gets it warped and flipped with the image; the outline stays where the landmarks put it when an occluder is
+pasted on (the landmarks of a covered face are the face's, not the hand's), and now and then it is grown, shrunk
+or shifted a little (OUTLINE_JITTER) so the network learns to check it against the pixels rather than copy
+it. Every batch is a pure function of (seed, iteration), so resumed
 training sees exactly the batches an uninterrupted run would have seen.
 """
 
@@ -38,6 +42,8 @@ class SegAugment:
     noise: float = 0.3  # probability of sensor-like noise
     occluder: float = 0.5  # probability of pasting a cut-out occluder (a labelled hand, glasses)
     patch: float = 0.25  # probability of pasting a random-shaped patch of another face image (any occluder)
+    outline_jitter: float = 0.5  # probability of growing/shrinking/shifting the outline input (outline models)
+    outline_jitter_size: float = 0.03  # ... by up to this fraction of the side
 
 
 @dataclasses.dataclass
@@ -187,15 +193,32 @@ def random_patch(rng: np.random.Generator, image: np.ndarray) -> Occluder:
     return Occluder(image[y:y + side, x:x + side].copy(), cv2.GaussianBlur(alpha, (0, 0), 1.0))
 
 
-def make_sample(rng: np.random.Generator, image: np.ndarray, mask: np.ndarray, occluders: list[Occluder],
-                aug: SegAugment, other: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """One augmented (image float32 HWC [0,1], mask float32 HW [0,1]) pair from a uint8 face and its mask.
+def _jitter_outline(rng: np.random.Generator, outline: np.ndarray, aug: SegAugment) -> np.ndarray:
+    """The outline input grown or shrunk and shifted by up to `outline_jitter_size` of the side: landmarks
+    are off by that much on a blurred, turned or half-covered face."""
+    size = outline.shape[0]
+    reach = aug.outline_jitter_size * size
+    radius = int(round(rng.uniform(0, reach)))
+    if radius > 0:
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+        outline = cv2.dilate(outline, kernel) if rng.random() < 0.5 else cv2.erode(outline, kernel)
+    shift = np.float32([[1, 0, rng.uniform(-reach, reach)], [0, 1, rng.uniform(-reach, reach)]])
+    return cv2.warpAffine(outline, shift, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
 
-    `other`: another face image of the set, the source of a random patch occluder.
+
+def make_sample(rng: np.random.Generator, image: np.ndarray, mask: np.ndarray, occluders: list[Occluder],
+                aug: SegAugment, other: np.ndarray | None = None, outline: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """One augmented (image float32 HWC [0,1], mask float32 HW [0,1], outline float32 HW [0,1] or None) from a
+    uint8 face, its mask and (for outline models) its uint8 filled outline.
+
+    `other`: another face image of the set, the source of a random patch occluder. Without an outline the
+    random draws are the ones the RGB recipe always made, so its batches do not change.
     """
     size = image.shape[0]
     img = image.astype(np.float32) / 255.0
     msk = mask.astype(np.float32) / 255.0
+    out = None if outline is None else outline.astype(np.float32) / 255.0
     if aug.shade > 0 and rng.random() < aug.shade:  # no draw when off: the older recipe's batches stay
         _shade(rng, img, msk)
     if occluders and rng.random() < aug.occluder:
@@ -207,27 +230,42 @@ def make_sample(rng: np.random.Generator, image: np.ndarray, mask: np.ndarray, o
         mapx, mapy = random_warp_maps(rng, size)
         img = cv2.remap(img, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         msk = cv2.remap(msk, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        if out is not None:
+            out = cv2.remap(out, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     img = cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     msk = cv2.warpAffine(msk, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    if out is not None:
+        out = cv2.warpAffine(out, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     if rng.random() < aug.flip:
         img, msk = img[:, ::-1], msk[:, ::-1]
+        out = None if out is None else out[:, ::-1]
     img = np.ascontiguousarray(img)
     if aug.tone > 0 and rng.random() < aug.tone:
         img = _tone(rng, img)
     img = _degrade(rng, _colour(rng, img, aug), aug)
-    return img, np.ascontiguousarray(msk)
+    if out is not None:
+        out = np.ascontiguousarray(out)
+        if aug.outline_jitter > 0 and rng.random() < aug.outline_jitter:
+            out = _jitter_outline(rng, out, aug)
+    return img, np.ascontiguousarray(msk), out
 
 
 def make_batch(images: np.ndarray, masks: np.ndarray, occluders: list[Occluder], aug: SegAugment, seed: int,
-               iteration: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Batch `iteration`: (N, 3, R, R) and (N, 1, R, R) float32; a pure function of (seed, iteration)."""
+               iteration: int, batch_size: int, outlines: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Batch `iteration`: (N, C, R, R) and (N, 1, R, R) float32; a pure function of (seed, iteration).
+
+    C is 3 (RGB), or 4 with `outlines` (uint8 (M, R, R) filled face outlines, one per image): the outline is
+    the 4th channel, as an outline segmenter takes it."""
     rng = np.random.default_rng([seed, iteration])
     size = images.shape[1]
-    x = np.empty((batch_size, 3, size, size), np.float32)
+    x = np.empty((batch_size, 3 if outlines is None else 4, size, size), np.float32)
     y = np.empty((batch_size, 1, size, size), np.float32)
     for i in range(batch_size):
         j, k = (int(v) for v in rng.integers(len(images), size=2))
-        img, msk = make_sample(rng, images[j], masks[j], occluders, aug, images[k])
-        x[i] = img.transpose(2, 0, 1)
+        img, msk, out = make_sample(rng, images[j], masks[j], occluders, aug, images[k],
+                                    None if outlines is None else outlines[j])
+        x[i, :3] = img.transpose(2, 0, 1)
+        if out is not None:
+            x[i, 3] = out
         y[i, 0] = msk
     return x, y

@@ -27,7 +27,7 @@ from facedouble.io.atomic import atomic_write_bytes
 from facedouble.log import get_logger
 from facedouble.mask.labels import label_mask
 from facedouble.mask.segmenter.augment import Occluder, SegAugment, make_batch, occluders_from
-from facedouble.mask.segmenter.model import Segmenter, SegmenterConfig, check_weights
+from facedouble.mask.segmenter.model import PRIORS, Segmenter, SegmenterConfig, check_weights, widen_input
 from facedouble.nn.checkpoint import ModelLock, has_checkpoint, load_checkpoint, save_checkpoint
 from facedouble.nn.precision import use_bf16
 from facedouble.progress import Progress, ProgressCallback, report
@@ -60,7 +60,9 @@ class LabelledFaces:
     """The labelled faces of some facesets at the segmenter resolution: images, masks and occluder cut-outs."""
 
     def __init__(self, folders: list[Path], resolution: int, names: set[str] | None = None):
-        imgs, masks, incs, excs, self.paths = [], [], [], [], []
+        from facedouble.mask.segmenter.outline import meta_outline
+
+        imgs, masks, incs, excs, outlines, self.paths = [], [], [], [], [], []
         for folder in folders:
             fs = Faceset(folder)
             n_before = len(imgs)
@@ -77,12 +79,14 @@ class LabelledFaces:
                 masks.append((label_mask(lab, resolution) * 255).astype(np.uint8))
                 incs.append(label_mask(FaceLabels(lab.include, []), resolution) > 0)
                 excs.append(label_mask(FaceLabels(lab.exclude, []), resolution) > 0)
+                outlines.append(meta_outline(meta, resolution))  # what an outline segmenter is given
                 self.paths.append(path)
             if len(imgs) == n_before:
                 raise InputError(f"faceset {folder} has no labelled faces (draw them in the studio or import them "
                                  "with `facedouble mask label import`)")
         self.images = np.stack(imgs)
         self.masks = np.stack(masks)
+        self.outlines = np.stack(outlines)
         self.occluders: list[Occluder] = occluders_from(self.images, np.stack(incs), self.masks, np.stack(excs))
 
     def __len__(self) -> int:
@@ -104,7 +108,7 @@ def preview_image(model: Segmenter, x: np.ndarray, y: np.ndarray, bf16: bool) ->
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         pred = torch.sigmoid(model(torch.from_numpy(x)).float()).numpy()
     rows = []
-    for img, lab, pr in zip(x.transpose(0, 2, 3, 1), y[:, 0], pred[:, 0], strict=True):
+    for img, lab, pr in zip(x[:, :3].transpose(0, 2, 3, 1), y[:, 0], pred[:, 0], strict=True):
         def tint(m: np.ndarray, base: np.ndarray = img) -> np.ndarray:
             over = np.stack([1 - m, m, np.zeros_like(m)], -1)
             return base * 0.55 + over * 0.45
@@ -118,7 +122,7 @@ class SegTrainer:
 
     def __init__(self, model_dir: str | Path, facesets: list[str | Path], cfg: SegTrainConfig,
                  resolution: int | None = None, init: str | Path | None = None,
-                 progress: ProgressCallback | None = None):
+                 progress: ProgressCallback | None = None, prior: str | None = None):
         from facedouble.mask.segmenter.apply import load_segmenter
 
         self.model_dir, self.cfg, self.progress = Path(model_dir), cfg, progress
@@ -132,15 +136,17 @@ class SegTrainer:
             torch.set_num_threads(cfg.threads)
         self.lock = ModelLock(self.model_dir)
         try:
-            self._setup(facesets, resolution, init, load_segmenter)
+            self._setup(facesets, resolution, init, load_segmenter, prior)
         except BaseException:
             self.lock.release()
             raise
 
     def _setup(self, facesets: list[str | Path], resolution: int | None, init: str | Path | None,
-               load_segmenter: Any) -> None:
+               load_segmenter: Any, prior: str | None) -> None:
         cfg = self.cfg
         ckpt = None
+        if prior is not None and prior not in PRIORS:
+            raise InputError(f"--prior {prior!r}: choose {' or '.join(PRIORS)}")
         if has_checkpoint(self.model_dir):
             ckpt = load_checkpoint(self.model_dir)
             if ckpt.state.get("kind") != KIND:
@@ -149,14 +155,21 @@ class SegTrainer:
             if resolution is not None and resolution != self.mcfg.resolution:
                 raise InputError(f"mask model {self.model_dir} is {self.mcfg.resolution} px, not {resolution} px "
                                  "(train a new --model folder for another resolution)")
+            if prior is not None and prior != self.mcfg.prior:
+                raise InputError(f"mask model {self.model_dir} takes prior {self.mcfg.prior}, not {prior} (start a "
+                                 "new --model folder, e.g. with --from this one)")
             self.seed = int(ckpt.state.get("seed", cfg.seed))
         elif init is not None:
             base, self.mcfg = load_segmenter(init)
             if resolution is not None and resolution != self.mcfg.resolution:
                 raise InputError(f"mask model {init} is {self.mcfg.resolution} px, not {resolution} px")
+            if prior is not None and prior != self.mcfg.prior:
+                if prior == "none":
+                    raise InputError(f"mask model {init} takes the face outline; it cannot be narrowed to RGB only")
+                self.mcfg = dataclasses.replace(self.mcfg, prior=prior)  # widened below (widen_input)
             self.seed = cfg.seed
         else:
-            self.mcfg = SegmenterConfig(resolution=resolution or 256)
+            self.mcfg = SegmenterConfig(resolution=resolution or 256, prior=prior or "none")
             self.seed = cfg.seed
         self.bf16 = use_bf16(cfg.bf16)
         self.data = LabelledFaces([Path(f) for f in facesets], self.mcfg.resolution)
@@ -170,8 +183,11 @@ class SegTrainer:
             self.opt.load_state_dict(ckpt.optimizers["adam"])
             self.iteration = int(ckpt.state["iteration"])
         elif init is not None:
-            self.model.load_state_dict(base.state_dict())
+            start = widen_input(self.model, base.state_dict())
+            check_weights(self.model, start, str(init))
+            self.model.load_state_dict(start)
         self.aug = SegAugment(tone=cfg.tone, shade=cfg.shade)
+        self.outlines = self.data.outlines if self.mcfg.prior == "outline" else None
         self.pool = cf.ThreadPoolExecutor(cfg.workers) if cfg.workers > 0 else None
         self.pending: dict[int, cf.Future] = {}
 
@@ -179,7 +195,7 @@ class SegTrainer:
         """Batch `iteration` (prefetching the next ones on the worker threads)."""
         def make(it: int) -> tuple[np.ndarray, np.ndarray]:
             return make_batch(self.data.images, self.data.masks, self.data.occluders, self.aug, self.seed, it,
-                              self.cfg.batch_size)
+                              self.cfg.batch_size, self.outlines)
 
         if self.pool is None:
             return make(iteration)
@@ -222,7 +238,7 @@ class SegTrainer:
     def write_preview(self) -> None:
         """preview.png: face, label, prediction for a fixed batch of 4 augmented samples."""
         x, y = make_batch(self.data.images, self.data.masks, self.data.occluders, self.aug, self.seed, -1 % 2**32,
-                          4)
+                          4, self.outlines)
         self.model.eval()
         grid = preview_image(self.model, x, y, self.bf16)
         ok, buf = cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
@@ -234,8 +250,9 @@ class SegTrainer:
         cfg = self.cfg
         start = last_save = last_preview = time.monotonic()
         first = self.iteration
-        log.info("segmenter %d px, %d labelled faces, %d occluder cut-outs, iteration %d, %s",
-                 self.mcfg.resolution, len(self.data), len(self.data.occluders), self.iteration,
+        log.info("segmenter %d px%s, %d labelled faces, %d occluder cut-outs, iteration %d, %s",
+                 self.mcfg.resolution, " with the face outline" if self.outlines is not None else "",
+                 len(self.data), len(self.data.occluders), self.iteration,
                  "bf16 autocast" if self.bf16 else "fp32")
         loss = float("nan")
         try:
