@@ -73,7 +73,7 @@ if hasattr(model, "model"):  # a real network: its conv + matmul work per face a
 out = Path(sys.argv[2])
 config = MergeConfig(workers=2)  # the defaults: batch 16
 hooks, hook_s, hook_n = None, {}, {}
-if sys.argv[6] == "provenance":  # what `facedouble merge` adds: guard, watermark, render record, C2PA signature
+if sys.argv[6].startswith("provenance"):  # what `facedouble merge` adds: guard, watermark, record, C2PA signature
     from facedouble.config import to_dict
     from facedouble.merge.pipeline import load_plan
     from facedouble.trust.c2pa_sign import init_test_ca
@@ -84,6 +84,8 @@ if sys.argv[6] == "provenance":  # what `facedouble merge` adds: guard, watermar
                                        fps=float(plan.fps), frame_count=plan.frame_count,
                                        cert=out / "certs" / "signer.pem", key=out / "certs" / "signer.key")
     hooks = prov.hooks()
+    if sys.argv[6] == "provenance-in-order":  # bench only: the mark's alignment in the sink thread, as before
+        hooks.prepare.clear()
     import threading
     lock = threading.Lock()
     def timed(name, fn):  # seconds summed over calls (and over the worker threads that make them)
@@ -100,11 +102,14 @@ if sys.argv[6] == "provenance":  # what `facedouble merge` adds: guard, watermar
     prov.watermarker.embed_faces = timed("watermark", prov.watermarker.embed_faces)
     # inside the watermark: the detector and landmarker (key frames only), the mark itself (every frame)
     from facedouble.trust import watermark as wm
-    detector, landmarker = wm._detector(), wm._landmarker()
+    from facedouble.extract.landmarks import FaceMeshLandmarker
+    detector = wm._detector()
     detector.detect = timed("watermark: detector", detector.detect)
-    landmarker.from_points5 = timed("watermark: landmarks", landmarker.from_points5)
+    # one landmarker per thread (the compositing threads align the faces): timed on the class
+    FaceMeshLandmarker.from_points5 = timed("watermark: landmarks", FaceMeshLandmarker.from_points5)
     prov.watermarker._embed = timed("watermark: mark (luma, lattice, pattern warp, add)", prov.watermarker._embed)
     hooks.post_composite[:] = [timed("post_composite (guard + watermark + label)", h) for h in hooks.post_composite]
+    hooks.prepare[:] = [timed("prepare (the mark's alignment, compositing threads)", h) for h in hooks.prepare]
     hooks.metadata[:] = [timed("metadata (record)", h) for h in hooks.metadata]
     hooks.finalize[:] = [timed("finalize (record + C2PA)", h) for h in hooks.finalize]
 t = time.perf_counter()
@@ -138,15 +143,16 @@ def random_model(preset_name: str, folder: Path) -> Path:
     return folder
 
 
-def run_once(faceset: Path, out: Path, kind: str, threads: int, conv: str = "auto", provenance: bool = False,
+def run_once(faceset: Path, out: Path, kind: str, threads: int, conv: str = "auto", provenance: bool | str = False,
              key_interval: int | None = None) -> dict:
-    """Merge in a fresh interpreter (with the CLI's provenance hooks when asked; `key_interval`: the watermark's
+    """Merge in a fresh interpreter (with the CLI's provenance hooks when asked, or "in-order": with the mark's
+    alignment in the sink thread instead of the compositing threads; `key_interval`: the watermark's
     KEY_INTERVAL there, None = its default); returns its figures."""
+    mode = "plain" if not provenance else "provenance-in-order" if provenance == "in-order" else "provenance"
     proc = subprocess.run([sys.executable, "-c", RUN, str(faceset), str(out), kind, str(threads), conv,
-                           "provenance" if provenance else "plain", str(key_interval or "")],
-                          capture_output=True, text=True)
+                           mode, str(key_interval or "")], capture_output=True, text=True)
     if proc.returncode != 0:  # the child's own last lines say why, not the parent's traceback
-        raise SystemExit(f"merge of {kind} ({conv}, {'provenance' if provenance else 'plain'}) failed:\n"
+        raise SystemExit(f"merge of {kind} ({conv}, {mode}) failed:\n"
                          + "\n".join(proc.stderr.strip().splitlines()[-6:]))
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -200,6 +206,9 @@ def main() -> None:
                         "merge uses - Winograd for wide 3x3 convs on CPU in fp32 - and direct is the comparison)")
     parser.add_argument("--key-interval", type=int, default=None,
                         help="bench only: the watermark's KEY_INTERVAL in the provenance run (default: the code's)")
+    parser.add_argument("--in-order-too", action="store_true",
+                        help="bench only: also time the provenance run with the mark's alignment in the sink "
+                             "thread (before it moved to the compositing threads)")
     args = parser.parse_args()
     if args.key_interval is not None and args.key_interval < 1:
         parser.error("--key-interval must be >= 1")
@@ -218,6 +227,8 @@ def main() -> None:
                     for conv in (["auto"] if kind == "shift" else args.convs.split(","))]
             if args.only != "shift":  # one real model again with the hooks `facedouble merge` always adds
                 runs.append((args.only or PRESETS[0], "auto", True))
+                if args.in_order_too:
+                    runs.append((args.only or PRESETS[0], "auto", "in-order"))
             for kind, conv, provenance in runs:
                 repeats = []
                 for _ in range(args.repeats):
@@ -227,7 +238,8 @@ def main() -> None:
                 repeats.sort(key=lambda f: f["frames"] / f["seconds"])
                 figures = repeats[len(repeats) // 2]
                 figures["all_fps"] = [round(f["frames"] / f["seconds"], 1) for f in repeats]
-                rows.append((label, kind + (" + provenance" if provenance else ""), figures))
+                rows.append((label, kind + (" + provenance (alignment in order)" if provenance == "in-order"
+                                            else " + provenance" if provenance else ""), figures))
         flicker_rows = [] if args.only else flicker_table(tmp_path)
     first = rows[0][2]  # the settings merge really used (MergeConfig defaults), as the child reported them
     print(f"Merge, {machine()}, {time.strftime('%Y-%m-%d %H:%M')}, load average "
@@ -252,7 +264,7 @@ def main() -> None:
                 f"{k} {v / f['frames'] * 1000:.1f} ms/frame"
                 + (f" ({calls[k]} calls)" if k.startswith("watermark:") and k in calls else "")
                 for k, v in f["hook_s"].items()))
-            plain = [g for lab, kin, g in rows if lab == label and kin == kind.removesuffix(" + provenance")]
+            plain = [g for lab, kin, g in rows if lab == label and kin == kind.split(" + provenance")[0]]
             if plain:  # the goal of issue 19: full provenance at >= 90 % of the model-only speed
                 print(f"{label} {kind}: {f['frames'] / f['seconds'] / (plain[0]['frames'] / plain[0]['seconds']):.0%}"
                       " of the model-only frames/s (medians)")

@@ -141,12 +141,11 @@ def preview(model: Swapper, faceset: str | Path, index: int, hooks: MergeHooks, 
     plan = plan or load_plan(model, faceset, config, clip)
     if frame is not None and frame.index != index:
         raise FacedoubleError(f"the frame given for the preview of frame {index} is frame {frame.index}")
-    renderer = Renderer(model, plan, overrides, 1)
+    renderer = Renderer(model, plan, overrides, 1, hooks.prepare)
     try:
         for decoded in [frame] if frame is not None else open_source(plan.clip).frames(index):  # seeks in MP4/MOV/MKV
             r = renderer.submit([decoded], [False])[0].result()
-            ctx = FrameContext(r.index, r.timestamp, r.image, r.target, r.alpha, r.faces, float(plan.fps),
-                               plan.frame_count, False)
+            ctx = r.context(float(plan.fps), plan.frame_count)
             for hook in hooks.post_composite:
                 replaced = hook(ctx)
                 if replaced is not None:

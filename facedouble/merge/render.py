@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from facedouble.io.video import Frame, open_source
 from facedouble.log import get_logger
 from facedouble.merge.blend import composite, match_edge, scale_about_centre, sharpen
 from facedouble.merge.config import MergeConfig, Outputs
-from facedouble.merge.hooks import MergeHooks, Rendered
+from facedouble.merge.hooks import MergeHooks, PrepareHook, Rendered
 from facedouble.merge.masks import build_mask, hands_for_mode, refine_mask
 from facedouble.merge.model import Swapper
 from facedouble.merge.overrides import FaceSettings, Overrides
@@ -66,9 +67,20 @@ def composite_frame(frame: Frame, jobs: list[FaceJob], crops: list[np.ndarray], 
 class Renderer:
     """Crops, batched inference and a compositing pool; thread-safe enough for one producer."""
 
-    def __init__(self, model: Swapper, plan: MergePlan, overrides: Overrides, workers: int):
+    def __init__(self, model: Swapper, plan: MergePlan, overrides: Overrides, workers: int,
+                 prepare: Sequence[PrepareHook] = ()):
         self.model, self.plan, self.overrides = model, plan, overrides
+        self.prepare = list(prepare)  # hooks run on the compositing threads (merge.hooks)
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="merge-composite")
+
+    def _composite(self, frame: Frame, jobs: list[FaceJob], crops: list[np.ndarray], rgbs: np.ndarray,
+                   learned: np.ndarray, settings: FaceSettings, res: int, warmup: bool) -> Rendered:
+        rendered = composite_frame(frame, jobs, crops, rgbs, learned, settings, res, warmup)
+        if self.prepare and not warmup:
+            ctx = rendered.context(float(self.plan.fps), self.plan.frame_count)
+            for hook in self.prepare:
+                rendered.prepared.update(hook(ctx) or {})
+        return rendered
 
     def submit(self, frames: list[Frame], warmup: list[bool]) -> list[Future]:
         """Render a batch of frames; one Future[Rendered] per frame, in order."""
@@ -83,7 +95,7 @@ class Renderer:
         futures, pos = [], 0
         for frame, job, crop, warm in zip(frames, jobs, crops, warmup, strict=True):
             n = len(job)
-            futures.append(self.pool.submit(composite_frame, frame, job, crop, rgb[pos:pos + n], learned[pos:pos + n],
+            futures.append(self.pool.submit(self._composite, frame, job, crop, rgb[pos:pos + n], learned[pos:pos + n],
                                             self.overrides.for_frame(frame.index), res, warm))
             pos += n
         return futures
@@ -151,7 +163,7 @@ def render_range(model: Swapper, plan: MergePlan, overrides: Overrides, config: 
         # Batches never straddle a segment, so any run renders the same batches: shard == single run.
         return rel // seg_len, (rel % seg_len) // batch
 
-    renderer = Renderer(model, plan, overrides, config.workers)
+    renderer = Renderer(model, plan, overrides, config.workers, hooks.prepare)
     sink = Sink(plan, outputs, work, config, hooks, queue_len=queue_len, first_frame=lo)
     sink.start()
     pending: list[Frame] = []

@@ -20,7 +20,7 @@ from facedouble.io.atomic import atomic_write_json
 from facedouble.io.rotation import stored_orientation
 from facedouble.merge.config import MergeConfig, Outputs
 from facedouble.merge.flicker import flicker_pair
-from facedouble.merge.hooks import FrameContext, MergeHooks, Rendered
+from facedouble.merge.hooks import MergeHooks, Rendered
 from facedouble.merge.plan import MergePlan
 from facedouble.merge.workdir import PLAN_FILE, segment_name
 from facedouble.merge.writers import EncoderProcess, video_codec, write_matte, write_patch, write_png
@@ -101,8 +101,7 @@ class Sink(threading.Thread):
 
     def consume(self, r: Rendered) -> None:
         """Hooks, flicker statistics and writing of one rendered frame."""
-        ctx = FrameContext(r.index, r.timestamp, r.image, r.target, r.alpha, r.faces, float(self.plan.fps),
-                           self.plan.frame_count, r.warmup)
+        ctx = r.context(float(self.plan.fps), self.plan.frame_count)
         for hook in self.hooks.post_composite:
             replaced = hook(ctx)
             if replaced is not None:

@@ -1,7 +1,10 @@
 """Provenance of renders: the merge hooks that mark every output as synthetic.
 
 In frame order (merge's post-composite hook, every shard): the explicit-content guard on sampled frames,
-the invisible watermark in each face, and the optional visible label. The mark covers the aligned face
+the invisible watermark in each face, and the optional visible label. The mark's face alignment (detector and
+landmarks, most of its cost) runs earlier, on merge's compositing threads beside the model (the prepare hook),
+where it depends on the frame alone (the default); the mark itself keeps state from frame to frame and stays
+in order. The mark covers the aligned face
 square (forehead to chin, about the face box), not only the matte, so pixels near the face but outside
 the matte change by the (invisible) mark; the rest of the frame is untouched. After the video is joined:
 the render record (in the MP4's metadata, beside the output, inside each PNG) and, as the very last
@@ -25,6 +28,7 @@ from facedouble.trust.label import apply_label
 from facedouble.trust.watermark import Watermarker, WatermarkKey
 
 CERTS_DIR = "certs"
+WATERMARK_ALIGNMENT = "watermark_alignment"  # prepare -> post_composite: (image aligned on, alignments)
 PREVIEW_LABEL = "SYNTHETIC PREVIEW"  # burnt into every preview, whatever --label says (a preview is never unmarked)
 
 
@@ -143,7 +147,20 @@ class RenderProvenance:
 
     def hooks(self) -> MergeHooks:
         """Merge hooks running this provenance."""
-        return MergeHooks(post_composite=[self.post_composite], metadata=[self.metadata], finalize=[self.finalize])
+        return MergeHooks(post_composite=[self.post_composite], prepare=[self.prepare], metadata=[self.metadata],
+                          finalize=[self.finalize])
+
+    @staticmethod
+    def _faces(ctx: FrameContext) -> list[tuple]:
+        return [(face["box_xyxy"], face.get("track_id", 0), face.get("frame_to_aligned")) for face in ctx.faces]
+
+    def prepare(self, ctx: FrameContext) -> dict[str, Any] | None:
+        """On merge's compositing threads: align the faces the mark goes on (the detector and landmarker, most
+        of the mark's cost), when that depends on this frame alone (Watermarker.align_alone)."""
+        faces = self._faces(ctx)
+        alignment = Watermarker.align_alone(ctx.image, faces) if faces and not ctx.warmup else None
+        # the image it was computed on goes along: post_composite uses it only if no hook changed the frame since
+        return None if alignment is None else {WATERMARK_ALIGNMENT: (ctx.image, alignment)}
 
     def post_composite(self, ctx: FrameContext) -> np.ndarray | None:
         """Guard, watermark each face, label; returns the marked frame."""
@@ -158,8 +175,11 @@ class RenderProvenance:
             # The key frames of the mark's alignment (Watermarker: detector + landmarks on 1 frame in KEY_INTERVAL,
             # merge's own motion of the face between) restart there too.
             self.watermarker.reset()
-        faces = [(face["box_xyxy"], face.get("track_id", 0), face.get("frame_to_aligned")) for face in ctx.faces]
-        image = self.watermarker.embed_faces(ctx.image, faces, frame_index=ctx.index) if faces else ctx.image
+        faces = self._faces(ctx)
+        aligned_on, alignment = ctx.prepared.get(WATERMARK_ALIGNMENT, (None, None))
+        if aligned_on is not ctx.image:
+            alignment = None
+        image = self.watermarker.embed_faces(ctx.image, faces, ctx.index, alignment) if faces else ctx.image
         if self.label:
             image = apply_label(image, self.label)
         return image

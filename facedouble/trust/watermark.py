@@ -84,6 +84,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -218,11 +219,18 @@ def _detector():
     return get_detector("retinaface")
 
 
-@functools.cache
-def _landmarker():
-    from facedouble.extract.landmarks import get_landmarker
+_per_thread = threading.local()
 
-    return get_landmarker("mediapipe")
+
+def _landmarker():
+    """The landmarker of this thread: MediaPipe's graph is not thread-safe, and merge aligns the faces it marks
+    on its compositing threads (`Watermarker.align_alone`)."""
+    mesh = getattr(_per_thread, "landmarker", None)
+    if mesh is None:
+        from facedouble.extract.landmarks import get_landmarker
+
+        mesh = _per_thread.landmarker = get_landmarker("mediapipe")
+    return mesh
 
 
 def _square_transform(frame_rgb: np.ndarray, points5: np.ndarray, box) -> np.ndarray | None:
@@ -482,6 +490,11 @@ def _within_budget(targets: np.ndarray, nearest: np.ndarray, projections: np.nda
     return targets
 
 
+def _with_motion(faces: list[tuple]) -> list[tuple]:
+    """(box, track id, motion or None) of each face that has a box."""
+    return [(face[0], face[1], face[2] if len(face) > 2 else None) for face in faces if face[0] is not None]
+
+
 class Watermarker:
     """Embeds one payload id into each face (the API merge calls).
 
@@ -541,16 +554,32 @@ class Watermarker:
                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         return back, (x0, y0)
 
-    def embed_faces(self, frame_rgb: np.ndarray, faces: list[tuple], frame_index: int | None = None) -> np.ndarray:
+    def embed_faces(self, frame_rgb: np.ndarray, faces: list[tuple], frame_index: int | None = None,
+                    alignment: list[np.ndarray | None] | None = None) -> np.ndarray:
         """`embed` for every (box, track id) or (box, track id, motion) of one frame. Faces that need the
         detector (see the class docstring) share one whole-frame pass when there are several; one face
-        alone has it look near its box only (the detector is most of a mark's cost)."""
+        alone has it look near its box only (the detector is most of a mark's cost). `alignment`: what
+        `align_alone` returned for this frame and these faces (computed elsewhere, e.g. on another thread)."""
         self._check(frame_rgb)
-        faces = [(face[0], face[1], face[2] if len(face) > 2 else None) for face in faces if face[0] is not None]
+        faces = _with_motion(faces)
+        if alignment is None or len(alignment) != len(faces):
+            alignment = self.align_faces(frame_rgb, faces, frame_index)
         marked = frame_rgb.copy()
-        for (box, track_id, _), matrix in zip(faces, self.align_faces(frame_rgb, faces, frame_index), strict=True):
+        for (box, track_id, _), matrix in zip(faces, alignment, strict=True):
             self._embed(marked, box, frame_index, track_id, matrix)
         return marked
+
+    @staticmethod
+    def align_alone(frame_rgb: np.ndarray, faces: list[tuple]) -> list[np.ndarray | None] | None:
+        """The alignments `embed_faces` would compute for this frame's faces when they depend on this frame
+        alone (KEY_INTERVAL 1, the default: every face detected and landmarked on every frame), so they can be
+        computed on any thread, in any order, ahead of the marking itself (which must go in frame order);
+        None when key frames carry alignments from frame to frame (then `embed_faces` aligns in order)."""
+        if KEY_INTERVAL != 1:
+            return None
+        faces = _with_motion(faces)
+        detected = _faces(frame_rgb) if len(faces) > 1 else None
+        return [_align_for_box(frame_rgb, tuple(float(v) for v in box), detected)[0] for box, _, _ in faces]
 
     def align_faces(self, frame_rgb: np.ndarray, faces: list[tuple], frame_index: int | None = None
                     ) -> list[np.ndarray | None]:

@@ -145,3 +145,42 @@ def test_merged_mark_survives_crf28_and_half_size(merged, wm_key, tmp_path):
     attacked = write_clip(tmp_path / "attacked.mp4", frames, crf=28, scale=0.5)
     found = wm.detect_video(attacked, wm_key)
     assert found.found and found.payload == payload
+
+
+def test_alignment_on_the_compositing_threads_marks_as_in_order(grid_faceset, wm_key, tmp_path, monkeypatch):
+    """The provenance's prepare hook aligns each frame's faces on merge's compositing threads; the mark laid
+    in frame order with those alignments is the one the sink's own alignment gives, pixel for pixel."""
+    import threading
+
+    from facedouble.config import to_dict
+    from facedouble.merge.pipeline import MergeConfig, MergeHooks, Outputs, load_plan, merge
+    from facedouble.trust.render import RenderProvenance
+    from tests.standin import ShiftSwapper
+
+    faces = grid_faceset("pwij3p")
+    model = ShiftSwapper(96)
+    config = MergeConfig(segment_frames=10, batch=6, colour="none", workers=2, frames="0-19")
+    plan = load_plan(model, faces, config, None)
+
+    def provenance() -> RenderProvenance:
+        return RenderProvenance.for_render(model_hash=model.model_hash, clip=plan.clip, settings=to_dict(config),
+                                           fps=float(plan.fps), frame_count=plan.frame_count, cert=None,
+                                           key=None, watermark_key=wm_key)
+
+    in_order = Outputs(png_dir=tmp_path / "in_order")
+    merge(model, faces, in_order, config, hooks=MergeHooks(post_composite=[provenance().post_composite]),
+          progress=False)
+    in_sink, on_threads = [], set()
+    align_faces, align_alone = wm.Watermarker.align_faces, wm.Watermarker.align_alone
+    monkeypatch.setattr(wm.Watermarker, "align_faces", lambda self, *a: in_sink.append(1) or align_faces(self, *a))
+    monkeypatch.setattr(wm.Watermarker, "align_alone", staticmethod(
+        lambda *a: on_threads.add(threading.current_thread().name) or align_alone(*a)))
+    prov = provenance()
+    threaded = Outputs(png_dir=tmp_path / "threaded")
+    merge(model, faces, threaded, config, hooks=MergeHooks(post_composite=[prov.post_composite],
+                                                           prepare=[prov.prepare]), progress=False)
+    assert not in_sink and on_threads and all(n.startswith("merge-composite") for n in on_threads)
+    names = sorted(p.name for p in in_order.png_dir.glob("*.png"))
+    assert len(names) == 20 and names == sorted(p.name for p in threaded.png_dir.glob("*.png"))
+    for name in names:
+        assert (threaded.png_dir / name).read_bytes() == (in_order.png_dir / name).read_bytes(), name
