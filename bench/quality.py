@@ -142,14 +142,11 @@ def train(args: argparse.Namespace, out: Path, data: dict[str, Any], checkpoints
     """Train on the wall clock, snapshot at each checkpoint (save time off the clock); the clock records."""
     import dataclasses
 
-    import torch
-
     from facedouble.io.atomic import atomic_write_json
     from facedouble.nn import checkpoint as ck
     from facedouble.train.models.presets import preset
     from facedouble.train.trainer import TrainConfig, Trainer
 
-    torch.set_num_threads(args.threads)
     dsts = [data["dst_train"], *(data[stem]["faces"] for stem in args.extra_dst)]
     mcfg = dataclasses.replace(preset(args.preset), dst_count=len(dsts))
     tcfg = TrainConfig(batch_size=args.batch, eyes_mouth_prio=args.eyes_mouth_priority, threads=args.threads,
@@ -522,6 +519,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> Path:
     """Train (unless done), evaluate every checkpoint (unless measured), write the outputs; returns --out."""
+    import torch
+
     from facedouble.io.lock import OutputLock
     from facedouble.io.video import open_source
     from facedouble.train.models.presets import preset
@@ -531,6 +530,7 @@ def run(args: argparse.Namespace) -> Path:
         f"quality_{args.preset}{'_emp' if args.eyes_mouth_priority else ''}{'_multidst' if args.extra_dst else ''}"
     out.mkdir(parents=True, exist_ok=True)
     checkpoints = parse_checkpoints(args.checkpoints, args.minutes)
+    torch.set_num_threads(args.threads)  # training and evaluation alike (an evaluation-only re-run too)
     lock = OutputLock(out / ".quality.lock", "bench.quality")
     try:
         load_start = os.getloadavg()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -71,7 +72,7 @@ def prepare(work: Path, footage: Path = FOOTAGE, labels_file: Path = DATA / "lab
             missing = sorted(set(entries) - have)
             if missing:
                 raise SystemExit(f"{clip_name}: extraction did not give labelled face(s) {missing[:3]}")
-        tmp = work / f".{path.stem}.labels.json"
+        tmp = work / f".{path.stem}.{os.getpid()}.labels.json"  # per process: bench.mask runs may overlap
         atomic_write_json(tmp, {"format": "facedouble.labels", "faces": entries})
         import_labels(folder, tmp)
         tmp.unlink()
