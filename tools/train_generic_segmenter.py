@@ -93,7 +93,8 @@ def export(model_dir: Path, dest: Path, stages: list[dict]) -> None:
         k: state[k] for k in ("iteration", "seed", "batch_size", "lr", "faces", "occluders", "bf16")},
         "stages": stages,
         "labels": "facedouble/mask/data/labels.json (split=train)",
-        "command": "python tools/train_generic_segmenter.py"})
+        "command": "python tools/train_generic_segmenter.py"
+                   + (" --outline" if any(stage.get("prior") == "outline" for stage in stages) else "")})
 
 
 def main(argv: list[str] | None = None) -> int:
