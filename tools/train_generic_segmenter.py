@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -46,8 +45,7 @@ def prepare(work: Path, footage: Path = FOOTAGE, labels_file: Path = DATA / "lab
     """Extract + label the facesets; returns {"train": [...], "heldout": [...]} faceset folders."""
     from facedouble.extract.pipeline import ExtractConfig, extract
     from facedouble.faceset import Faceset
-    from facedouble.io.atomic import atomic_write_json
-    from facedouble.mask.labelfile import import_labels
+    from facedouble.mask.labelfile import apply_labels
 
     raw = json.loads(labels_file.read_text("utf-8"))
     faces, split = raw["faces"], raw["split"]
@@ -72,10 +70,7 @@ def prepare(work: Path, footage: Path = FOOTAGE, labels_file: Path = DATA / "lab
             missing = sorted(set(entries) - have)
             if missing:
                 raise SystemExit(f"{clip_name}: extraction did not give labelled face(s) {missing[:3]}")
-        tmp = work / f".{path.stem}.{os.getpid()}.labels.json"  # per process: bench.mask runs may overlap
-        atomic_write_json(tmp, {"format": "facedouble.labels", "faces": entries})
-        import_labels(folder, tmp)
-        tmp.unlink()
+        apply_labels(folder, entries, f"{labels_file} ({path.stem})")
         out[split[next(iter(entries))]].append(folder)
     return out
 

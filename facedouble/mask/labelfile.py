@@ -43,18 +43,25 @@ def import_labels(faceset: str | Path, file: str | Path) -> int:
         raise InputError(f"{file}: not valid JSON ({getattr(exc, 'msg', exc)})") from None
     if not isinstance(raw, dict) or raw.get("format") != FORMAT or not isinstance(raw.get("faces"), dict):
         raise InputError(f'{file}: not a label file (expected {{"format": "{FORMAT}", "faces": {{...}}}})')
+    return apply_labels(fs, raw["faces"], str(file))
+
+
+def apply_labels(faceset: str | Path | Faceset, faces: dict[str, Any], source: str) -> int:
+    """Validate every {face name: labels or None} entry against its face, then write them all; returns how many
+    faces changed. `source` names where the entries came from in the errors (the label file)."""
+    fs = faceset if isinstance(faceset, Faceset) else Faceset(faceset)
     by_name = {p.name: p for p in fs.paths()}
-    unknown = sorted(set(raw["faces"]) - set(by_name))
+    unknown = sorted(set(faces) - set(by_name))
     if unknown:
         more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
-        raise InputError(f"{file}: unknown face(s) {', '.join(unknown[:3])}{more} (not in {fs.folder})")
+        raise InputError(f"{source}: unknown face(s) {', '.join(unknown[:3])}{more} (not in {fs.folder})")
     planned: list[tuple[Path, FaceLabels | None]] = []
-    for name, entry in raw["faces"].items():  # validate everything before the first write
+    for name, entry in faces.items():  # validate everything before the first write
         path = by_name[name]
         try:
             labels = None if entry is None else FaceLabels.from_dict(entry, size=fs.meta(path).size)
         except InputError as exc:
-            raise InputError(f"{file}: face {name}: {exc}") from None
+            raise InputError(f"{source}: face {name}: {exc}") from None
         planned.append((path, labels))
     for path, labels in planned:
         write_labels(path, labels)

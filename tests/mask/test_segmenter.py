@@ -136,8 +136,8 @@ def test_generic_segmenter_ships_and_finds_a_real_face(labelled):
     ious = []
     for path, meta in Faceset(labelled).metas()[:6:2]:  # faces with the mouth box cut out
         img, _ = read_face(path)
-        outline = meta_outline(meta, 256)[None] if cfg.prior == "outline" else None
-        prob = predict(net, cv2.resize(img, (256, 256), interpolation=cv2.INTER_CUBIC)[None], outlines=outline)[0]
+        prob = predict(net, cv2.resize(img, (256, 256), interpolation=cv2.INTER_CUBIC)[None],
+                       outlines=meta_outline(meta, 256)[None])[0]  # an RGB model ignores the outline
         prob = cv2.resize(prob, (64, 64), interpolation=cv2.INTER_AREA)
         oval = label_mask(FaceLabels(meta.labels.include, []), 64) > 0
         ious.append(np.logical_and(prob > 0.5, oval).sum() / np.logical_or(prob > 0.5, oval).sum())
