@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from facedouble.runtime import tune_process
@@ -89,9 +91,25 @@ def _config_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def catch_ctrl_c() -> None:
+    """Make SIGINT mean "stop and keep finished work" even where the process inherited it ignored.
+
+    A background job of a shell script (`facedouble train ... &`) starts with SIGINT ignored, and Python then
+    installs no KeyboardInterrupt handler; `api.train_stop` and the studio's cancel both
+    stop a run with SIGINT, so such a run would ignore them and, at the studio's grace limit, be terminated
+    without its last checkpoint. Ctrl-C is how every command stops cleanly, so it is always caught.
+    """
+    if threading.current_thread() is threading.main_thread():  # signal handlers can only be set there
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `facedouble` console script."""
-    parser = build_parser()
+    catch_ctrl_c()
+    try:
+        parser = build_parser()
+    except KeyboardInterrupt:  # Ctrl-C while the stages load: nothing started, nothing to keep
+        return EXIT_INTERRUPTED
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     if not getattr(args, "func", None):

@@ -97,14 +97,21 @@ def test_ctrl_c_saves_before_exit(crowd_faceset, tmp_path: Path) -> None:
     cmd = [sys.executable, str(REPO / "tests" / "train" / "train_cli.py"), "train", "--src", str(crowd_faceset),
            "--model", str(model), "--preset", "tiny", "--pretrain", "--batch-size", "2", "--workers", "0"]
     with open(log, "wb") as err:
-        proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=err)
-        deadline = time.monotonic() + 240
-        while b"iter " not in log.read_bytes():  # the progress line: training is under way
-            assert proc.poll() is None, log.read_text()[-2000:]
-            assert time.monotonic() < deadline
-            time.sleep(0.3)
-        proc.send_signal(signal.SIGINT)
-        rc = proc.wait(timeout=120)
+        # started with SIGINT ignored, as a background job of a shell script is (`facedouble train ... &`):
+        # Ctrl-C, `train stop` and the studio's cancel must still save and stop it
+        proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=err,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+        try:
+            deadline = time.monotonic() + 240
+            while b"iter " not in log.read_bytes():  # the progress line: training is under way
+                assert proc.poll() is None, log.read_text()[-2000:]
+                assert time.monotonic() < deadline
+                time.sleep(0.3)
+            proc.send_signal(signal.SIGINT)
+            rc = proc.wait(timeout=120)
+        finally:  # a failed test leaves no trainer running
+            if proc.poll() is None:
+                proc.kill()
     assert rc == 130, log.read_text()[-2000:]
     assert ck.load_state(model)["iteration"] >= 1
 
