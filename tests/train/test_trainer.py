@@ -98,7 +98,7 @@ def test_ctrl_c_saves_before_exit(crowd_faceset, tmp_path: Path) -> None:
            "--model", str(model), "--preset", "tiny", "--pretrain", "--batch-size", "2", "--workers", "0"]
     with open(log, "wb") as err:
         # started with SIGINT ignored, as a background job of a shell script is (`facedouble train ... &`):
-        # Ctrl-C, `train stop` and the studio's cancel must still save and stop it
+        # Ctrl-C, api.train_stop and the studio's cancel must still save and stop it
         proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=err,
                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
         try:
