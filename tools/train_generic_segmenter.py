@@ -13,8 +13,9 @@
    landmarks (`--prior outline`: the RGB weights widened by a zero-weighted 4th input channel),
 6. exports the weights (safetensors) + segmenter.json into facedouble/mask/data/generic.
 
-About 16 + 4 (+ 5 with --outline) minutes on 2 otherwise idle cores of an Intel Xeon (Sapphire Rapids class,
-AVX-512 BF16 + AMX) for the default iterations. `python -m bench.mask` then measures it on the held-out faces.
+About 14 minutes in all with --outline on 2 otherwise idle cores of an Intel Xeon (Sapphire Rapids class,
+AVX-512 BF16 + AMX), extraction included; a fresh run there (2026-12-08) exported weights bit-identical to the
+shipped ones. `python -m bench.mask` then measures it on the held-out faces.
 """
 
 from __future__ import annotations
